@@ -1,0 +1,252 @@
+"""Ingest orchestration: validate → extract → fingerprint → assign → persist → respond.
+
+``StoryService`` owns the in-memory caches (source templates, the story index) and
+the one lock that serialises assignment in this process. Every write runs in one
+database transaction; on PostgreSQL it also holds an advisory lock, so two
+processes never assign at the same time. An article is acknowledged only after its
+transaction commits. If a transaction fails after the caches were updated, the
+caches are rebuilt from the database, which stays the only source of truth.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from app import crud
+from app.models import Article, Cluster
+from app.schemas import ArticleIn
+from clustering import fingerprint
+from clustering.assign import Assignment, StoryIndex
+from clustering.extract import Extraction, SourceTemplates, extract_html, extract_text
+from clustering.normalise import words
+from clustering.summarise import Member, summarise
+from clustering.vectorise import ArticleFeatures, features, term_indices
+
+log = logging.getLogger(__name__)
+
+_ASSIGN_LOCK = 0x5701_2E5_0002  # PostgreSQL advisory lock key of the assign step
+
+
+class SchemeMismatch(RuntimeError):
+    """The database holds signatures made with another fingerprint scheme."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    id: int
+    cluster_id: int
+    duplicate_of: int | None
+    status: str  # "created" | "existing"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An article through the pure stages, before any decision."""
+
+    article: ArticleIn
+    extraction: Extraction
+    features: ArticleFeatures
+    signature: np.ndarray
+    published_at: datetime
+    source: str | None
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    cluster_id: int | None
+    score: float
+    duplicates: list[tuple[int, float]]
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class StoryService:
+    def __init__(self, sessions: sessionmaker[Session]):
+        self.sessions = sessions
+        self.lock = threading.RLock()
+        self.templates = SourceTemplates()
+        self.index = StoryIndex()
+        self.ready = False
+
+    # -- start-up --------------------------------------------------------------
+
+    def load(self) -> None:
+        """Check the fingerprint scheme and rebuild every cache from the database."""
+        with self.lock, self.sessions.begin() as session:
+            stored = crud.get_setting(session=session, key="fingerprint_scheme")
+            if stored is None:
+                crud.put_setting(session=session, key="fingerprint_scheme", value=fingerprint.SCHEME)
+            elif stored != fingerprint.SCHEME:
+                raise SchemeMismatch(
+                    f"database signatures use fingerprint scheme {stored}, this build uses "
+                    f"{fingerprint.SCHEME}: re-fingerprint the data or run a matching build"
+                )
+            self._rebuild(session)
+        self.ready = True
+
+    def _rebuild(self, session: Session) -> None:
+        templates = SourceTemplates()
+        for line in crud.iter_source_lines(session=session):
+            templates.load(line.source, line.fingerprint, line.pages)
+        index = StoryIndex(self.index.params)
+        forward = dict(crud.merged_pairs(session=session))
+        for article in crud.iter_articles(session=session):
+            cluster_id = article.cluster_id
+            while cluster_id in forward:  # stale pointer of a merged story
+                cluster_id = forward[cluster_id]
+            index.add(
+                article.id,
+                cluster_id,
+                _as_utc(article.published_at),
+                features(article.title, article.text),
+                fingerprint.from_bytes(article.signature),
+                article.duplicate_of,
+            )
+        self.templates, self.index = templates, index
+        log.info("caches rebuilt: %d articles, %d stories", len(index.article_story_), len(index.stories_))
+
+    # -- pure stages -----------------------------------------------------------
+
+    def prepare(self, article: ArticleIn, received_at: datetime) -> Prepared:
+        source = article.key_source
+        if article.html is not None:
+            extraction = extract_html(article.html, source, self.templates)
+        else:
+            extraction = extract_text(article.text or "", source, self.templates)
+        title = article.title or extraction.title
+        published = article.published_at or extraction.published_at or received_at
+        return Prepared(
+            article=article,
+            extraction=extraction,
+            features=features(title, extraction.text),
+            signature=fingerprint.signature(words(extraction.text)),
+            published_at=_as_utc(published),
+            source=source,
+        )
+
+    # -- writes ----------------------------------------------------------------
+
+    def ingest(self, articles: Sequence[ArticleIn]) -> list[Outcome]:
+        """Store ``articles`` in one transaction; results in input order."""
+        received_at = datetime.now(UTC)
+        with self.lock:
+            try:
+                with self.sessions.begin() as session:
+                    self._serialise(session)
+                    outcomes = []
+                    touched: set[int] = set()
+                    for article in articles:
+                        outcomes.append(self._ingest_one(session, article, received_at, touched))
+                    self._refresh_summaries(session, touched, received_at)
+            except BaseException:
+                log.exception("ingest transaction failed; rebuilding caches from the database")
+                with self.sessions.begin() as session:
+                    self._rebuild(session)
+                raise
+        return outcomes
+
+    def _serialise(self, session: Session) -> None:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ASSIGN_LOCK})
+
+    def _ingest_one(self, session: Session, article: ArticleIn, received_at: datetime, touched: set[int]) -> Outcome:
+        existing = crud.article_by_key(session=session, url=article.url, external_id=article.external_id)
+        if existing is not None:
+            cluster, _ = crud.resolve_cluster(session=session, cluster_id=existing.cluster_id)
+            return Outcome(existing.id, cluster.id if cluster else existing.cluster_id, existing.duplicate_of, "existing")
+        prepared = self.prepare(article, received_at)
+        decision = self.index.assign(prepared.features, prepared.signature, prepared.published_at)
+        cluster_id = decision.story_id
+        if cluster_id is None:
+            cluster = Cluster(created_at=received_at, updated_at=received_at, keywords=[], sources=[], title="", summary="")
+            session.add(cluster)
+            session.flush()
+            cluster_id = cluster.id
+        row = Article(
+            url=article.url,
+            external_id=article.external_id,
+            title=article.title or prepared.extraction.title,
+            source=prepared.source,
+            language=article.language,
+            published_at=prepared.published_at,
+            received_at=received_at,
+            input_format="html" if article.html is not None else "text",
+            raw=article.html if article.html is not None else article.text,
+            text=prepared.extraction.text,
+            removed=prepared.extraction.removed,
+            signature=fingerprint.to_bytes(prepared.signature),
+            cluster_id=cluster_id,
+            duplicate_of=decision.duplicate_of,
+        )
+        session.add(row)
+        session.flush()
+        self.index.add(row.id, cluster_id, prepared.published_at, prepared.features, prepared.signature, decision.duplicate_of)
+        if prepared.source is not None:
+            crud.add_source_lines(session=session, source=prepared.source, fingerprints=set(prepared.extraction.line_fingerprints))
+            self.templates.learn(prepared.source, prepared.extraction.line_fingerprints)
+        cluster_id = self._merge(session, cluster_id, decision, touched)
+        touched.add(cluster_id)
+        return Outcome(row.id, cluster_id, decision.duplicate_of, "created")
+
+    def _merge(self, session: Session, cluster_id: int, decision: Assignment, touched: set[int]) -> int:
+        """Fold the stories the article binds into the largest of them; returns the survivor."""
+        if not decision.merge:
+            return cluster_id
+        group = [cluster_id, *decision.merge]
+        survivor = max(group, key=lambda sid: (len(self.index.stories_[sid].members), -sid))
+        for absorbed in group:
+            if absorbed == survivor:
+                continue
+            crud.merge_clusters(session=session, survivor_id=survivor, absorbed_id=absorbed)
+            self.index.merge(survivor, absorbed)
+            touched.discard(absorbed)
+            log.info("story %d merged into %d", absorbed, survivor)
+        return survivor
+
+    def _refresh_summaries(self, session: Session, cluster_ids: set[int], now: datetime) -> None:
+        for cluster_id in cluster_ids:
+            cluster = session.get(Cluster, cluster_id)
+            members = crud.cluster_members(session=session, cluster_id=cluster_id)
+            if cluster is None or not members:
+                continue
+            summary = summarise(
+                [Member(m.id, m.title, m.text, m.source, _as_utc(m.published_at), m.duplicate_of) for m in members],
+                self.index.centrality(cluster_id),
+                self._idf,
+            )
+            cluster.title = summary.title
+            cluster.summary = summary.summary
+            cluster.keywords = summary.keywords
+            cluster.sources = summary.sources
+            cluster.article_count = summary.article_count
+            cluster.source_count = summary.source_count
+            cluster.first_published_at = summary.first_published_at
+            cluster.last_published_at = summary.last_published_at
+            cluster.representative_article_id = summary.representative_article_id
+            cluster.updated_at = now
+
+    def _idf(self, terms: list[str]) -> np.ndarray:
+        return self.index.df_.idf(term_indices(terms))
+
+    # -- reads that need the caches ---------------------------------------------
+
+    def match(self, article: ArticleIn) -> MatchResult:
+        """Where ``article`` would go, storing nothing."""
+        with self.lock:
+            prepared = self.prepare(article, datetime.now(UTC))
+            decision = self.index.assign(prepared.features, prepared.signature, prepared.published_at)
+            duplicates = [
+                (c.article_id, c.similarity)
+                for c in self.index.near_duplicates_.query(prepared.signature)
+            ]
+        return MatchResult(decision.story_id, decision.score, duplicates)

@@ -1,0 +1,92 @@
+"""Normalise text before fingerprinting and vectorising.
+
+NFKC folds compatibility characters (ligatures, full-width forms), curly quotes and
+dashes are folded to ASCII so that two outlets typing the same sentence produce the
+same tokens, and everything is case-folded.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+_FOLD = str.maketrans(
+    {
+        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"',
+        "\u00ab": '"', "\u00bb": '"',
+        "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-",
+        "\u2015": "-", "\u2212": "-",
+        "\u00a0": " ", "\u200b": "", "\ufeff": "",
+    }
+)
+# A word is a run of letters/digits, optionally joined by an inner apostrophe
+# ("kim's", "don't"); the possessive is then cut so "kim's" and "kim" match.
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+_POSSESSIVE = re.compile(r"'s$")
+
+STOP_WORDS: frozenset[str] = frozenset(ENGLISH_STOP_WORDS) | {
+    "said", "says", "say", "told", "according", "also", "would", "could", "new", "mr", "ms",
+    "mrs", "dr", "st", "like", "just", "year", "years", "time", "week", "day", "monday",
+    "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "today",
+    "yesterday", "people", "including", "s", "t", "don't", "it's",
+}
+
+
+def fold(text: str) -> str:
+    """NFKC-normalise and fold quotes and dashes, keeping case.
+
+    >>> fold("\u201cKim\u2019s visit\u201d \u2014 ok")
+    '"Kim\\'s visit" - ok'
+    """
+    return unicodedata.normalize("NFKC", text).translate(_FOLD)
+
+
+def words(text: str) -> list[str]:
+    """Case-folded word tokens of ``text``, possessives cut.
+
+    >>> words("Putin\u2019s visit to Pyongyang, June 18-19")
+    ['putin', 'visit', 'to', 'pyongyang', 'june', '18', '19']
+    """
+    return [_POSSESSIVE.sub("", w) for w in _WORD.findall(fold(text).casefold())]
+
+
+def content_words(text: str) -> list[str]:
+    """Word tokens without stop words and bare one-character tokens.
+
+    >>> content_words("The President said he will visit North Korea")
+    ['president', 'visit', 'north', 'korea']
+    """
+    return [w for w in words(text) if w not in STOP_WORDS and len(w) > 1]
+
+
+_NAME = re.compile(r"\b[A-Z][\w'\-]*(?:\s+(?:of|de|la|al|bin|von|van)?\s*[A-Z][\w'\-]*)*")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;\"]\s+|\n\s*)$")
+
+
+def names(text: str) -> list[str]:
+    """Name-like terms: capitalised words not opening a sentence, case-folded.
+
+    Multi-word names are kept whole ("north korea") and each capitalised word is also
+    returned alone, so "Kim Jong Un" still meets "Kim".
+
+    >>> names("Russian President Vladimir Putin met Kim Jong Un. He left.")
+    ['russian', 'president', 'vladimir', 'putin', 'russian president vladimir putin', 'kim', 'jong', 'un', 'kim jong un']
+    """
+    folded = fold(text)
+    found: list[str] = []
+    for match in _NAME.finditer(folded):
+        phrase = match.group(0)
+        parts = [w for w in words(phrase) if w not in STOP_WORDS]
+        if not parts:
+            continue
+        starts_sentence = _SENTENCE_START.search(folded[max(0, match.start() - 4) : match.start()]) is not None
+        starts_sentence = starts_sentence or match.start() == 0
+        if starts_sentence and len(parts) == 1:
+            continue
+        found.extend(p for p in parts if len(p) > 1)
+        if len(parts) > 1:
+            found.append(" ".join(parts))
+    return found

@@ -1,0 +1,105 @@
+"""Article features for story assignment: hashed term vectors and streaming IDF.
+
+Terms are hashed into a fixed space with scikit-learn's ``FeatureHasher``, so no
+vocabulary is fitted over data not yet seen. Document frequencies are counted as
+articles arrive (``DocumentFrequencies``) and turned into IDF weights at scoring time,
+so a story's centroid is stored un-weighted and always scored with current IDF.
+
+Three fields are kept apart because they carry different evidence: the title, the
+body, and name-like terms (people, places, organisations) from both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction import FeatureHasher
+
+from clustering.normalise import content_words, names
+
+N_FEATURES = 1 << 20
+FIELDS = ("title", "body", "names")
+_HASHER = FeatureHasher(n_features=N_FEATURES, input_type="string", alternate_sign=False)
+
+
+@dataclass(frozen=True)
+class ArticleFeatures:
+    """Per-field term vectors of one article: sublinear TF, L2-normalised, no IDF."""
+
+    title: sp.csr_matrix
+    body: sp.csr_matrix
+    names: sp.csr_matrix
+
+    def field(self, name: str) -> sp.csr_matrix:
+        return getattr(self, name)
+
+    @property
+    def terms(self) -> np.ndarray:
+        """Hashed term indices present in any field (each counts once for DF)."""
+        return np.unique(np.concatenate([self.title.indices, self.body.indices, self.names.indices]))
+
+
+def term_indices(terms: list[str]) -> np.ndarray:
+    """The hashed feature index of each term, in order."""
+    return _HASHER.transform([[t] for t in terms]).tocsr().indices
+
+
+def normalise_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """L2-normalise the rows of a CSR matrix in place (empty rows stay empty)."""
+    squares = np.add.reduceat(matrix.data**2, matrix.indptr[:-1]) if matrix.nnz else np.zeros(0)
+    lengths = np.diff(matrix.indptr)
+    norms = np.zeros(matrix.shape[0])
+    norms[lengths > 0] = np.sqrt(squares[lengths > 0]) if matrix.nnz else 0.0
+    matrix.data /= np.repeat(np.where(norms > 0, norms, 1.0), lengths)
+    return matrix
+
+
+def _tf(tokens: list[str]) -> sp.csr_matrix:
+    matrix = _HASHER.transform([tokens]).tocsr()
+    matrix.data = 1.0 + np.log(matrix.data)
+    return normalise_rows(matrix)
+
+
+def features(title: str | None, body: str) -> ArticleFeatures:
+    """Featurise an article's title and cleaned body."""
+    title = title or ""
+    return ArticleFeatures(
+        title=_tf(content_words(title)),
+        body=_tf(content_words(body)),
+        names=_tf(names(title + ".\n" + body)),
+    )
+
+
+class DocumentFrequencies:
+    """Streaming document frequencies over hashed terms."""
+
+    def __init__(self) -> None:
+        self.n_docs_ = 0
+        self.df_ = np.zeros(N_FEATURES, dtype=np.int32)
+
+    def add(self, terms: np.ndarray) -> None:
+        self.df_[terms] += 1
+        self.n_docs_ += 1
+
+    def remove(self, terms: np.ndarray) -> None:
+        self.df_[terms] -= 1
+        self.n_docs_ -= 1
+
+    def idf(self, indices: np.ndarray) -> np.ndarray:
+        """Smoothed IDF, ``ln((1 + n) / (1 + df)) + 1`` as in scikit-learn."""
+        return np.log((1.0 + self.n_docs_) / (1.0 + self.df_[indices])) + 1.0
+
+    def weigh(self, vector: sp.csr_matrix) -> sp.csr_matrix:
+        """``vector`` with each term scaled by its IDF, L2-normalised."""
+        weighted = vector.copy()
+        weighted.data = weighted.data * self.idf(weighted.indices)
+        return normalise_rows(weighted)
+
+
+def cosine(a: sp.csr_matrix, b: sp.csr_matrix) -> float:
+    """Cosine of two L2-normalised row vectors (0 when either is empty)."""
+    if a.nnz == 0 or b.nnz == 0:
+        return 0.0
+    return float(a.multiply(b).sum())

@@ -1,0 +1,38 @@
+"""Alembic environment: migrates the database named by the service settings.
+
+``stories migrate`` passes an open connection in ``config.attributes``; plain
+``alembic upgrade head`` builds one from ``STORIES_DATABASE_URL``.
+"""
+
+from alembic import context
+
+from app.config import Settings
+from app.db import make_engine
+from app.models import Base
+
+target_metadata = Base.metadata
+
+
+def run_migrations_online() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    engine = make_engine(Settings())
+    with engine.connect() as connection:
+        _run(connection)
+
+
+def _run(connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline migrations are not supported: run `stories migrate`")
+run_migrations_online()
