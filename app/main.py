@@ -12,7 +12,7 @@ from app import errors, migrate
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
 from app.pipeline import StoryService
-from app.routes import articles, clusters, health
+from app.routes import articles, clusters, health, match
 
 DESCRIPTION = """
 POST news articles as a crawler finds them; read back **story clusters**: every report
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(errors.BodyLimit, max_bytes=settings.max_body_bytes)
     app.include_router(articles.router)
     app.include_router(clusters.router)
+    app.include_router(match.router)
     app.include_router(health.router)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return app

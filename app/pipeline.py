@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import crud
 from app.models import Article, Cluster
-from app.schemas import ArticleIn
+from app.schemas import EARLIEST, FUTURE_TOLERANCE, ArticleIn
 from clustering import fingerprint
 from clustering.assign import Assignment, StoryIndex
 from clustering.extract import Extraction, SourceTemplates, extract_html, extract_text
@@ -124,7 +124,10 @@ class StoryService:
         else:
             extraction = extract_text(article.text or "", source, self.templates)
         title = article.title or extraction.title
-        published = article.published_at or extraction.published_at or received_at
+        found = extraction.published_at
+        if found is not None and not EARLIEST <= _as_utc(found) <= received_at + FUTURE_TOLERANCE:
+            found = None  # a date in the page is a hint, never trusted outside plausible bounds
+        published = article.published_at or found or received_at
         return Prepared(
             article=article,
             extraction=extraction,

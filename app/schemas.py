@@ -225,3 +225,14 @@ class ClusterDetail(ClusterSummary):
 class ClusterPage(BaseModel):
     clusters: list[ClusterSummary]
     next_cursor: str | None
+
+
+class MatchDuplicate(BaseModel):
+    article_id: int
+    similarity: float = Field(description="Estimated Jaccard similarity of cleaned body shingles.")
+
+
+class MatchResult(BaseModel):
+    cluster_id: int | None = Field(description="The story the text would join; null: it would open a new one.")
+    score: float = Field(description="Assignment score against that story (1.0 for a near-duplicate).")
+    duplicates: list[MatchDuplicate]

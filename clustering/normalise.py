@@ -62,6 +62,16 @@ def content_words(text: str) -> list[str]:
     return [w for w in words(text) if w not in STOP_WORDS and len(w) > 1]
 
 
+# Capitalised words that are not names: function words that open a sentence or a
+# headline, titles, and calendar words. (Not the full stop list: it holds "un", "co"
+# and other parts of real names.)
+_NOT_NAMES = frozenset(
+    "a an the and or but if of in on at to for by with from as into after before over under "
+    "he she it its they we i you his her their our this that these those there here when while "
+    "what who why how mr ms mrs dr sir said says also monday tuesday wednesday thursday friday "
+    "saturday sunday january february march april may june july august september october "
+    "november december".split()
+)
 _NAME = re.compile(r"\b[A-Z][\w'\-]*(?:\s+(?:of|de|la|al|bin|von|van)?\s*[A-Z][\w'\-]*)*")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\"]\s+|\n\s*)$")
 
@@ -79,7 +89,7 @@ def names(text: str) -> list[str]:
     found: list[str] = []
     for match in _NAME.finditer(folded):
         phrase = match.group(0)
-        parts = [w for w in words(phrase) if w not in STOP_WORDS]
+        parts = [w for w in words(phrase) if w not in _NOT_NAMES]
         if not parts:
             continue
         starts_sentence = _SENTENCE_START.search(folded[max(0, match.start() - 4) : match.start()]) is not None

@@ -1,0 +1,25 @@
+"""Dry-run matching: where an article would go, storing nothing."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.deps import ServiceDep
+from app.schemas import ArticleIn, ErrorResponse, MatchDuplicate, MatchResult
+
+router = APIRouter(prefix="/v1", tags=["match"])
+
+
+@router.post(
+    "/match",
+    response_model=MatchResult,
+    responses={422: {"model": ErrorResponse, "description": "Invalid article; nothing was matched."}},
+    summary="The story (and near-duplicates) an article would join, storing nothing",
+)
+def match(article: ArticleIn, service: ServiceDep) -> MatchResult:
+    found = service.match(article)
+    return MatchResult(
+        cluster_id=found.cluster_id,
+        score=round(found.score, 4),
+        duplicates=[MatchDuplicate(article_id=a, similarity=s) for a, s in found.duplicates],
+    )
