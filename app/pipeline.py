@@ -143,6 +143,8 @@ class StoryService:
         """Store ``articles`` in one transaction; results in input order."""
         received_at = datetime.now(UTC)
         with self.lock:
+            if not self.ready:
+                self._recover()
             try:
                 with self.sessions.begin() as session:
                     self._serialise(session)
@@ -153,10 +155,16 @@ class StoryService:
                     self._refresh_summaries(session, touched, received_at)
             except BaseException:
                 log.exception("ingest transaction failed; rebuilding caches from the database")
-                with self.sessions.begin() as session:
-                    self._rebuild(session)
+                self.ready = False
+                self._recover()
                 raise
         return outcomes
+
+    def _recover(self) -> None:
+        """Rebuild the caches after a failed transaction (they may hold its changes)."""
+        with self.sessions.begin() as session:
+            self._rebuild(session)
+        self.ready = True
 
     def _serialise(self, session: Session) -> None:
         if session.get_bind().dialect.name == "postgresql":
@@ -246,6 +254,8 @@ class StoryService:
     def match(self, article: ArticleIn) -> MatchResult:
         """Where ``article`` would go, storing nothing."""
         with self.lock:
+            if not self.ready:
+                self._recover()
             prepared = self.prepare(article, datetime.now(UTC))
             decision = self.index.assign(prepared.features, prepared.signature, prepared.published_at)
             duplicates = [
