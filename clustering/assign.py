@@ -212,6 +212,13 @@ class StoryIndex:
         story_id = self.article_story_.pop(article_id, None)
         self.near_duplicates_.remove(article_id)
         self.duplicate_root_.pop(article_id, None)
+        # Copies of a removed original are re-rooted on the earliest remaining copy.
+        orphans = sorted(copy for copy, root in self.duplicate_root_.items() if root == article_id)
+        if orphans:
+            new_root = orphans[0]
+            del self.duplicate_root_[new_root]
+            for copy in orphans[1:]:
+                self.duplicate_root_[copy] = new_root
         if story_id is None:
             return None
         story = self.stories_[story_id]

@@ -119,10 +119,11 @@ def _is_title_case(tokens: list[str]) -> bool:
     alpha = [t for t in tokens if t[:1].isalpha()]
     if len(alpha) < 3:
         return False
-    capitalised = sum(1 for t in alpha if t[0].isupper() or t.lower() in STOP_WORDS and t[0].isupper())
+    # Headline style capitalises every content word; small words ("for", "the") may
+    # stay lower-case, so only content words are counted.
     content = [t for t in alpha if t.lower() not in STOP_WORDS]
-    capitalised_content = sum(1 for t in content if t[0].isupper())
-    return bool(content) and capitalised_content / len(content) >= 0.8 and capitalised / len(alpha) >= 0.6
+    capitalised = sum(1 for t in content if t[0].isupper())
+    return len(content) >= 2 and capitalised / len(content) >= 0.8
 
 
 def classify_line(line: str) -> str | None:

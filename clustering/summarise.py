@@ -19,7 +19,33 @@ from clustering.normalise import content_words
 LEAD_SENTENCES = 2
 LEAD_MAX_CHARS = 320
 KEYWORDS = 8
-_SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[\"'(\[]?[A-Z0-9])")
+# A sentence ends at . ! or ? (and any closing quotes or brackets) before white space
+# and a capital or digit, unless the full stop closes an abbreviation or an initial.
+_SENTENCE_END = re.compile(r"[.!?][\"')\]\u201d\u2019]*\s+(?=[\"'(\[\u201c\u2018]?[A-Z0-9])")
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr st prof gen col lt sgt capt gov sen rep jr sr inc corp co ltd no vs etc "
+    "jan feb mar apr jun jul aug sep sept oct nov dec u.s u.k e.g i.e a.m p.m".split()
+)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split flowing text into sentences, keeping abbreviations and initials whole.
+
+    >>> split_sentences('Mr. Okafor said: "It stays shut." Crews worked. J. Smith agreed.')
+    ['Mr. Okafor said: "It stays shut."', 'Crews worked.', 'J. Smith agreed.']
+    """
+    flat = " ".join(text.split())
+    out, start = [], 0
+    for match in _SENTENCE_END.finditer(flat):
+        word = flat[start : match.start()].rsplit(" ", 1)[-1].lower().lstrip("\"'(")
+        if match.group(0)[0] == "." and (word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())):
+            continue
+        end = match.end() - (len(match.group(0)) - len(match.group(0).rstrip()))
+        out.append(flat[start:end])
+        start = match.end()
+    if start < len(flat):
+        out.append(flat[start:])
+    return out
 
 
 @dataclass(frozen=True)
@@ -53,9 +79,7 @@ def lead(text: str, sentences: int = LEAD_SENTENCES, max_chars: int = LEAD_MAX_C
     >>> lead("Putin will visit. Kim greeted him. A third sentence.")
     'Putin will visit. Kim greeted him.'
     """
-    flat = " ".join(text.split())
-    parts = _SENTENCE.split(flat)
-    out = " ".join(parts[:sentences])
+    out = " ".join(split_sentences(text)[:sentences])
     if len(out) > max_chars:
         out = out[:max_chars].rsplit(" ", 1)[0].rstrip(",;:") + "\u2026"
     return out
@@ -75,7 +99,7 @@ def keywords(members: Sequence[Member], idf: Callable[[list[str]], np.ndarray], 
         presence.update(t for t in title_terms if not t.isdigit())  # a title word counts twice
     if not presence:
         return []
-    terms = list(presence)
+    terms = sorted(presence)  # a fixed order, so ties break the same way in every process
     weights = np.array([presence[t] for t in terms], dtype=float) * idf(terms)
     order = np.argsort(-weights, kind="stable")[:k]
     return [terms[i] for i in order]

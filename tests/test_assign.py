@@ -1,0 +1,341 @@
+"""clustering.assign: join a story, open a new one, record copies, merge stories."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from clustering.assign import AssignParams, StoryIndex
+from clustering.fingerprint import jaccard, signature
+from clustering.normalise import words
+from clustering.vectorise import features
+
+T0 = datetime(2026, 2, 3, 8, 0, tzinfo=timezone.utc)
+
+# Three newsrooms' own write-ups of one event: the same names and places, different sentences.
+BRIDGE_GAZETTE = (
+    "Flood closes Riverside Bridge in Port Calder",
+    "The Riverside Bridge in Port Calder was closed to traffic on Tuesday after the Alder River rose more than "
+    "two metres overnight, city officials said. Engineers from the Calder Transport Authority inspected the "
+    "bridge supports at dawn and found debris packed against two of the piers. Mayor Helen Okafor told "
+    "reporters that the closure would last at least until Thursday, when the water level is expected to fall. "
+    "Residents of the low-lying Millbrook district were asked to move their cars to higher ground and to stay "
+    "away from the embankment while crews cleared the river channel.",
+)
+BRIDGE_COURIER = (
+    "Alder River flooding shuts Port Calder crossing",
+    "Rising water on the Alder River forced authorities to shut the Riverside Bridge in Port Calder early "
+    "Tuesday. The river climbed by over two metres during the night, and inspectors from the Calder Transport "
+    "Authority discovered logs and other debris jammed against the piers. Mayor Helen Okafor said the crossing "
+    "would probably stay closed until Thursday. Families in Millbrook, the neighbourhood closest to the river, "
+    "have been urged to park away from the water and keep off the flood banks until the channel is clear.",
+)
+BRIDGE_RADIO = (
+    "Riverside Bridge shut as Alder River floods Port Calder",
+    "Port Calder's Riverside Bridge is closed after the Alder River rose more than two metres on Monday night. "
+    "Mayor Helen Okafor said inspectors from the Calder Transport Authority found debris piled against the "
+    "bridge piers and the crossing would stay shut until at least Thursday. People living in Millbrook were "
+    "told to move cars to higher ground and keep away from the embankment. The authority said crews would "
+    "work through the night to clear the river channel before the bridge can be reopened.",
+)
+# Other events.
+ORCHESTRA = (
+    "Vellmont orchestra names Ines Marlow as new conductor",
+    "The Vellmont Symphony Orchestra has appointed Ines Marlow as its principal conductor, the orchestra's "
+    "board announced on Friday. Marlow, who grew up in the city and studied violin at the Hartfield "
+    "Conservatory, will take up the post in September and lead twelve concerts in her first season. She "
+    "replaces Anton Ferreira, who is retiring after eighteen years with the ensemble. The board chair, Paula "
+    "Nkemelu, praised Marlow's work with youth ensembles and said ticket sales for the autumn programme had "
+    "already reached a record.",
+)
+MILL = (
+    "Vellmont paper mill to close with loss of 300 jobs",
+    "The owners of the Tessel paper mill in Vellmont said on Monday that the plant will close in June, ending "
+    "more than a century of papermaking on the river. Northgate Packaging blamed falling demand for printed "
+    "catalogues and the rising price of energy. About 300 workers will lose their jobs, and union officials "
+    "called the closure a hammer blow for the town. The company said it would offer retraining and help "
+    "staff find work at its two other sites, but local councillors asked the government to step in.",
+)
+FERRY = (
+    "Port Calder council approves ferry terminal budget",
+    "Councillors in Port Calder voted on Wednesday to approve a budget of 14 million for a new ferry terminal "
+    "on the north side of the harbour. The project, backed by Mayor Helen Okafor, will replace a wooden pier "
+    "that has served island passengers since the 1960s. Opponents on the council argued that the money should "
+    "go to road repairs, but the plan passed by nine votes to four. Construction is expected to begin next "
+    "spring, and the harbour authority said ferry timetables would not change during the works.",
+)
+# Syndicated copies of the Gazette's report: one word changed, then one more.
+GAZETTE_COPY = (BRIDGE_GAZETTE[0], BRIDGE_GAZETTE[1].replace("city officials said", "town officials said"))
+GAZETTE_COPY_OF_COPY = (GAZETTE_COPY[0], GAZETTE_COPY[1].replace("debris packed", "debris jammed"))
+
+
+def prepared(article: tuple[str | None, str]):
+    title, body = article
+    return features(title, body), signature(words(body))
+
+
+def add(index: StoryIndex, article_id: int, story_id: int, article, at=T0, duplicate_of=None) -> None:
+    feats, sig = prepared(article)
+    index.add(article_id, story_id, at, feats, sig, duplicate_of)
+
+
+def assign(index: StoryIndex, article, at=T0):
+    feats, sig = prepared(article)
+    return index.assign(feats, sig, at)
+
+
+@pytest.fixture
+def index() -> StoryIndex:
+    """The Gazette's bridge report (story 100) and the orchestra appointment (story 200)."""
+    built = StoryIndex()
+    add(built, 1, 100, BRIDGE_GAZETTE)
+    add(built, 2, 200, ORCHESTRA)
+    return built
+
+
+def test_fixture_articles_are_realistic_length():
+    for _, body in (BRIDGE_GAZETTE, BRIDGE_COURIER, BRIDGE_RADIO, ORCHESTRA, MILL, FERRY):
+        assert 60 <= len(words(body)) <= 120
+
+
+def test_fixture_write_ups_are_not_copies_of_each_other():
+    gazette, courier = prepared(BRIDGE_GAZETTE)[1], prepared(BRIDGE_COURIER)[1]
+    assert jaccard(gazette, courier) < 0.2
+
+
+# -- join or open -------------------------------------------------------------
+
+
+def test_first_article_opens_a_new_story():
+    decision = assign(StoryIndex(), BRIDGE_GAZETTE)
+    assert decision.story_id is None
+    assert decision.score == 0.0
+
+
+def test_two_write_ups_of_one_event_join_one_story(index):
+    decision = assign(index, BRIDGE_COURIER, T0 + timedelta(hours=3))
+    assert decision.story_id == 100
+    assert decision.score >= index.params.threshold
+
+
+def test_write_up_that_joins_is_not_marked_a_duplicate(index):
+    decision = assign(index, BRIDGE_COURIER, T0 + timedelta(hours=3))
+    assert decision.duplicate_of is None
+
+
+def test_write_up_without_title_joins_on_body_and_names(index):
+    decision = assign(index, (None, BRIDGE_COURIER[1]), T0 + timedelta(hours=3))
+    assert decision.story_id == 100
+
+
+def test_unrelated_event_opens_a_new_story(index):
+    decision = assign(index, MILL, T0 + timedelta(hours=3))
+    assert decision.story_id is None
+    assert decision.score < index.params.threshold
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="calibration: a different event in the same town with the same mayor scores ~0.33 against the "
+    "bridge story (names cosine ~0.69), far above threshold 0.12, so it joins story 100",
+)
+def test_different_event_in_the_same_town_opens_a_new_story(index):
+    decision = assign(index, FERRY, T0 + timedelta(days=1))
+    assert decision.story_id is None
+
+
+def test_assign_changes_nothing(index):
+    assign(index, BRIDGE_COURIER)
+    assign(index, GAZETTE_COPY)
+    assert sorted(index.stories_) == [100, 200]
+    assert sorted(index.article_story_) == [1, 2]
+    assert index.df_.n_docs_ == 2
+
+
+# -- copies -------------------------------------------------------------------
+
+
+def test_copy_is_assigned_to_the_original_story_as_its_duplicate(index):
+    decision = assign(index, GAZETTE_COPY, T0 + timedelta(hours=1))
+    assert decision.story_id == 100
+    assert decision.duplicate_of == 1
+    assert decision.duplicate_similarity >= 0.8
+
+
+def test_copy_of_a_copy_records_the_root_original(index):
+    add(index, 3, 100, GAZETTE_COPY, T0 + timedelta(hours=1), duplicate_of=1)
+    copy_sig, copy_of_copy_sig = prepared(GAZETTE_COPY)[1], prepared(GAZETTE_COPY_OF_COPY)[1]
+    # the nearest indexed text is the copy, not the original
+    assert jaccard(copy_of_copy_sig, copy_sig) > jaccard(copy_of_copy_sig, prepared(BRIDGE_GAZETTE)[1])
+
+    decision = assign(index, GAZETTE_COPY_OF_COPY, T0 + timedelta(hours=2))
+
+    assert decision.duplicate_of == 1
+    assert decision.story_id == 100
+
+
+def test_duplicate_of_never_names_a_removed_article(index):
+    add(index, 3, 100, GAZETTE_COPY, T0 + timedelta(hours=1), duplicate_of=1)
+    index.remove(1)
+
+    decision = assign(index, GAZETTE_COPY_OF_COPY, T0 + timedelta(hours=2))
+
+    assert decision.duplicate_of in index.article_story_
+
+
+# -- time ---------------------------------------------------------------------
+
+
+def test_write_up_published_far_outside_the_window_opens_a_new_story(index):
+    decision = assign(index, BRIDGE_COURIER, T0 + timedelta(days=index.params.window_days + 140))
+    assert decision.story_id is None
+
+
+def test_copy_published_far_outside_the_window_still_joins_the_original_story(index):
+    # DESIGN.md step 5: a near-duplicate joins its original's story; the window applies to scoring only.
+    decision = assign(index, GAZETTE_COPY, T0 + timedelta(days=index.params.window_days + 140))
+    assert decision.story_id == 100
+    assert decision.duplicate_of == 1
+
+
+def test_score_decays_with_days_outside_the_story_span(index):
+    feats = prepared(BRIDGE_COURIER)[0]
+    same_day = dict(index.score(feats, T0))[100]
+    month_later = dict(index.score(feats, T0 + timedelta(days=30)))[100]
+    assert month_later == pytest.approx(same_day * 0.6065306597, rel=1e-6)  # exp(-1/2) at one time scale
+
+
+def test_article_before_the_story_is_scored_by_days_before_its_first_member(index):
+    feats = prepared(BRIDGE_COURIER)[0]
+    after = dict(index.score(feats, T0 + timedelta(days=10)))[100]
+    before = dict(index.score(feats, T0 - timedelta(days=10)))[100]
+    assert before == pytest.approx(after)
+
+
+# -- merge --------------------------------------------------------------------
+
+
+def test_article_binding_two_stories_strongly_asks_to_merge_them():
+    index = StoryIndex()
+    add(index, 1, 100, BRIDGE_GAZETTE)
+    add(index, 2, 300, BRIDGE_COURIER)
+    add(index, 3, 200, ORCHESTRA)
+
+    decision = assign(index, BRIDGE_RADIO, T0 + timedelta(hours=5))
+
+    assert {decision.story_id, *decision.merge} == {100, 300}
+    assert len(decision.merge) == 1
+
+
+def test_merge_moves_members_to_the_survivor():
+    index = StoryIndex()
+    add(index, 1, 100, BRIDGE_GAZETTE)
+    add(index, 2, 300, BRIDGE_COURIER, T0 + timedelta(days=2))
+
+    index.merge(100, 300)
+
+    assert index.story_of(2) == 100
+    assert sorted(index.stories_[100].members) == [1, 2]
+    assert 300 not in index.stories_
+    assert index.stories_[100].last == T0 + timedelta(days=2)
+
+
+def test_merged_story_is_the_only_candidate_for_a_new_write_up():
+    index = StoryIndex()
+    add(index, 1, 100, BRIDGE_GAZETTE)
+    add(index, 2, 300, BRIDGE_COURIER)
+    index.merge(100, 300)
+
+    decision = assign(index, BRIDGE_RADIO, T0 + timedelta(hours=5))
+
+    assert decision.story_id == 100
+    assert decision.merge == ()
+
+
+def test_copy_of_an_absorbed_member_joins_the_survivor():
+    index = StoryIndex()
+    add(index, 1, 300, BRIDGE_GAZETTE)
+    add(index, 2, 100, BRIDGE_COURIER)
+    index.merge(100, 300)
+
+    decision = assign(index, GAZETTE_COPY)
+
+    assert decision.story_id == 100
+    assert decision.duplicate_of == 1
+
+
+# -- remove -------------------------------------------------------------------
+
+
+def test_remove_drops_the_article_and_its_emptied_story(index):
+    assert index.remove(1) == 100
+    assert index.story_of(1) is None
+    assert 100 not in index.stories_
+
+
+def test_removed_article_is_no_longer_found_as_original(index):
+    index.remove(1)
+    decision = assign(index, GAZETTE_COPY)
+    assert decision.duplicate_of is None
+    assert decision.story_id is None
+
+
+def test_remove_keeps_a_story_that_has_members_left_and_narrows_its_span(index):
+    add(index, 3, 100, BRIDGE_COURIER, T0 + timedelta(days=5))
+
+    assert index.remove(3) == 100
+
+    assert sorted(index.stories_[100].members) == [1]
+    assert index.stories_[100].last == T0
+
+
+def test_removing_an_unknown_article_returns_none(index):
+    assert index.remove(99) is None
+    assert sorted(index.article_story_) == [1, 2]
+
+
+def test_removed_article_no_longer_counts_in_document_frequencies(index):
+    add(index, 3, 100, BRIDGE_COURIER)
+    index.remove(3)
+    assert index.df_.n_docs_ == 2
+
+
+# -- centrality ---------------------------------------------------------------
+
+
+def test_off_topic_member_is_the_least_central():
+    index = StoryIndex()
+    for article_id, article in enumerate((BRIDGE_GAZETTE, BRIDGE_COURIER, BRIDGE_RADIO, FERRY), start=1):
+        add(index, article_id, 100, article)
+    centrality = index.centrality(100)
+    assert min(centrality, key=centrality.get) == 4
+
+
+# -- parameters ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"threshold": 0.0},
+        {"threshold": 1.2},
+        {"threshold": 0.5, "merge_threshold": 0.4},
+        {"window_days": 0},
+        {"window_days": -3},
+        {"time_scale_days": 0},
+    ],
+)
+def test_assign_params_reject_bad_values(bad):
+    with pytest.raises(ValueError):
+        AssignParams(**bad)
+
+
+def test_assign_params_accept_threshold_of_one():
+    assert AssignParams(threshold=1.0, merge_threshold=1.0).threshold == 1.0
+
+
+def test_higher_threshold_turns_a_join_into_a_new_story():
+    index = StoryIndex(AssignParams(threshold=0.9, merge_threshold=0.95))
+    add(index, 1, 100, BRIDGE_GAZETTE)
+    assert assign(index, BRIDGE_COURIER).story_id is None

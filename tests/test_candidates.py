@@ -1,0 +1,124 @@
+"""clustering.candidates: near-duplicate candidates from LSH, confirmed by Jaccard."""
+
+from __future__ import annotations
+
+import pytest
+
+from clustering.candidates import DUPLICATE_JACCARD, LSH_THRESHOLD, Candidate, NearDuplicateIndex
+from clustering.fingerprint import EMPTY_SIGNATURE, jaccard, signature
+from clustering.normalise import words
+
+REPORT = (
+    "The Riverside Bridge in Port Calder was closed to traffic on Tuesday after the Alder River rose more than "
+    "two metres overnight, city officials said. Engineers from the Calder Transport Authority inspected the "
+    "bridge supports at dawn and found debris packed against two of the piers. Mayor Helen Okafor told "
+    "reporters that the closure would last at least until Thursday, when the water level is expected to fall. "
+    "Residents of the low-lying Millbrook district were asked to move their cars to higher ground."
+)
+COPY = REPORT.replace("inspected the bridge supports", "examined the bridge supports")
+# A copy further from COPY than REPORT is: two other words changed.
+LOOSE_COPY = REPORT.replace("packed", "jammed").replace("reporters", "journalists")
+UNRELATED = (
+    "The owners of the Tessel paper mill in Vellmont said on Monday that the plant will close in June, ending "
+    "more than a century of papermaking on the river. Northgate Packaging blamed falling demand for printed "
+    "catalogues and the rising price of energy. About 300 workers will lose their jobs, and union officials "
+    "called the closure a hammer blow for the town. The company said it would offer retraining and help staff "
+    "find work at its two other sites."
+)
+
+
+def sig(text: str):
+    return signature(words(text))
+
+
+@pytest.fixture
+def index() -> NearDuplicateIndex:
+    built = NearDuplicateIndex()
+    built.add(1, sig(REPORT))
+    built.add(2, sig(UNRELATED))
+    return built
+
+
+def test_copy_of_an_indexed_article_is_found(index):
+    found = index.query(sig(COPY))
+    assert [c.article_id for c in found] == [1]
+    assert found[0].similarity >= DUPLICATE_JACCARD
+
+
+def test_candidate_similarity_is_the_estimated_jaccard(index):
+    (found,) = index.query(sig(COPY))
+    assert found == Candidate(1, jaccard(sig(COPY), sig(REPORT)))
+
+
+def test_unrelated_text_finds_no_candidate():
+    index = NearDuplicateIndex()
+    index.add(1, sig(REPORT))
+    assert index.query(sig(UNRELATED)) == []
+
+
+def test_candidates_are_ordered_most_similar_first():
+    index = NearDuplicateIndex()
+    index.add(10, sig(LOOSE_COPY))
+    index.add(20, sig(REPORT))
+    found = index.query(sig(COPY))
+    assert [c.article_id for c in found] == [20, 10]
+    assert found[0].similarity > found[1].similarity
+
+
+def test_min_similarity_drops_weaker_candidates():
+    index = NearDuplicateIndex()
+    index.add(10, sig(LOOSE_COPY))
+    index.add(20, sig(REPORT))
+    loose = jaccard(sig(COPY), sig(LOOSE_COPY))
+    assert loose < jaccard(sig(COPY), sig(REPORT))
+    found = index.query(sig(COPY), min_similarity=loose + 1e-9)
+    assert [c.article_id for c in found] == [20]
+
+
+def test_removed_article_is_no_longer_found(index):
+    index.remove(1)
+    assert index.query(sig(COPY)) == []
+    assert 1 not in index
+    assert len(index) == 1
+
+
+def test_removing_an_unknown_article_is_a_no_op(index):
+    index.remove(99)
+    assert len(index) == 2
+
+
+def test_empty_signature_is_never_indexed():
+    index = NearDuplicateIndex()
+    index.add(1, EMPTY_SIGNATURE.copy())
+    assert 1 not in index
+    assert len(index) == 0
+
+
+def test_empty_signature_query_finds_nothing(index):
+    index.add(3, sig(""))
+    assert index.query(EMPTY_SIGNATURE.copy()) == []
+
+
+def test_query_on_an_empty_index_finds_nothing():
+    assert NearDuplicateIndex().query(sig(REPORT)) == []
+
+
+def test_adding_an_indexed_id_again_keeps_the_first_signature(index):
+    index.add(1, sig(UNRELATED))
+    assert [c.article_id for c in index.query(sig(COPY))] == [1]
+
+
+def test_index_reports_membership_and_size(index):
+    assert 1 in index and 2 in index
+    assert 3 not in index
+    assert len(index) == 2
+
+
+def test_default_threshold_is_the_lsh_threshold():
+    assert NearDuplicateIndex().threshold == LSH_THRESHOLD
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0, -0.2, 1.5])
+def test_threshold_outside_zero_one_is_rejected(threshold):
+    with pytest.raises(ValueError):
+        NearDuplicateIndex(threshold=threshold)
