@@ -65,7 +65,7 @@ def ingest(
 
         def flush() -> None:
             for outcome in service.ingest(batch):
-                counts[outcome.status] += 1
+                counts["rejected" if outcome.status == "error" else outcome.status] += 1
             bar.update(len(batch))
             batch.clear()
 
@@ -89,13 +89,30 @@ def ingest(
 @cli.command()
 def evaluate(
     file: Annotated[Path, typer.Argument(help="Labelled JSONL (id, title, text, source, published_at, label).")],
+    wrap: Annotated[bool, typer.Option(help="Wrap each article in a per-source page template.")] = False,
+    compress_days: Annotated[Optional[float], typer.Option(min=0.1, help="Move every story into one window of N days.")] = None,
+    jitter_hours: Annotated[Optional[float], typer.Option(min=0.0, help="Disturb arrival order by up to N hours.")] = None,
+    shuffle: Annotated[bool, typer.Option(help="Random order, timestamps removed.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the variants' randomness.")] = 7,
     batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Articles per ingest call.")] = 1,
 ) -> None:
     """Cluster a labelled file in a fresh temporary database and score it."""
-    from app.evaluate import evaluate as run, read_jsonl
+    from app import variants
+    from app.evaluate import evaluate as run, read_jsonl, stream_order
 
-    report = run(read_jsonl(file), batch_size=batch_size)
+    rows = read_jsonl(file)
+    ordered = False
+    if wrap:
+        rows = variants.wrap(rows, seed=seed)
+    if compress_days is not None:
+        rows = variants.compress(rows, compress_days, seed=seed)
+    if jitter_hours is not None:
+        rows, ordered = variants.jitter_order(rows, jitter_hours, seed=seed), True
+    if shuffle:
+        rows, ordered = variants.shuffle(rows, seed=seed), True
+    report = run(rows, batch_size=batch_size, ordered=ordered)
     data = report.as_dict()
+    variant = {"wrap": wrap, "compress_days": compress_days, "jitter_hours": jitter_hours, "shuffle": shuffle}
     typer.echo(f"{'articles':<22}{data['articles']} ({data['rejected']} rejected)")
     typer.echo(f"{'stories gold/found':<22}{data['gold_stories']} / {data['clusters']}")
     for name in ("bcubed", "pairwise"):
@@ -103,7 +120,22 @@ def evaluate(
             f"{name + ' P/R/F1':<22}{data[name + '_precision']:.4f} / {data[name + '_recall']:.4f} / {data[name + '_f1']:.4f}"
         )
     typer.echo(f"{'articles/s':<22}{data['articles_per_second']}")
-    typer.echo(json.dumps({"file": str(file), **data}))
+    typer.echo(json.dumps({"file": str(file), **{k: v for k, v in variant.items() if v}, **data}))
+
+
+@cli.command()
+def calibrate(
+    file: Annotated[Path, typer.Argument(help="Labelled JSONL to fit the join/new decision on.")],
+    output: Annotated[Optional[Path], typer.Option(help="Where to write (default: the shipped decision.json).")] = None,
+) -> None:
+    """Fit the story-join model and threshold on labelled news."""
+    from app import calibrate as fitting
+    from app.evaluate import read_jsonl
+    from clustering.assign import MODEL_PATH
+
+    calibration = fitting.calibrate(read_jsonl(file))
+    fitting.write(calibration, output or MODEL_PATH)
+    typer.echo(json.dumps(calibration))
 
 
 @cli.command()

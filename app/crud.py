@@ -98,6 +98,7 @@ def put_setting(*, session: Session, key: str, value: dict) -> None:
 
 # -- listing -------------------------------------------------------------------
 
+_MAX_ID = 2**63 - 1
 SORTS = {
     "latest": (Cluster.last_published_at, "time"),
     "largest": (Cluster.article_count, "int"),
@@ -110,15 +111,19 @@ def encode_cursor(sort: str, key: object, cluster_id: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _bounded_int(value: object) -> bool:
+    return type(value) is int and 0 <= value <= _MAX_ID  # bool is not an int here
+
+
 def decode_cursor(cursor: str, sort: str) -> tuple[object, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         cursor_sort, value, cluster_id = json.loads(raw)
-        if cursor_sort != sort or not isinstance(cluster_id, int):
+        if cursor_sort != sort or not _bounded_int(cluster_id):
             raise ValueError
         if SORTS[sort][1] == "time":
             value = datetime.fromisoformat(value)
-        elif not isinstance(value, int):
+        elif not _bounded_int(value):
             raise ValueError
     except (ValueError, TypeError, KeyError, UnicodeDecodeError) as err:
         raise InvalidCursor("cursor is not one this service issued for this sort order") from err
@@ -149,11 +154,12 @@ def list_clusters(
             exists().where(Article.cluster_id == Cluster.id, Article.source == source)
         )
     if q:
+        lower = func.unicode_lower if session.get_bind().dialect.name == "sqlite" else func.lower
         pattern = "%" + q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         statement = statement.where(
             or_(
-                func.lower(Cluster.title).like(pattern, escape="\\"),
-                func.lower(cast(Cluster.keywords, Text)).like(pattern, escape="\\"),
+                lower(Cluster.title).like(pattern, escape="\\"),
+                lower(cast(Cluster.keywords, Text)).like(pattern, escape="\\"),
             )
         )
     if cursor is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -12,12 +14,19 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # The driver's own transaction handling is off (isolation_level=None) so that
     # every write transaction starts with BEGIN IMMEDIATE (see ``_begin``): the
     # write lock is taken up front instead of failing at the first write.
+    # SQLite's lower() folds ASCII only; search needs "Évora" to match "évora".
+    dbapi_connection.create_function("unicode_lower", 1, lambda s: s.lower() if isinstance(s, str) else s,
+                                     deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _begin(conn) -> None:
@@ -33,6 +42,7 @@ def make_engine(settings: Settings, *, writer: bool = True) -> Engine:
         engine = create_engine(
             settings.database_url,
             connect_args={"check_same_thread": False, "isolation_level": None},
+            json_serializer=_json,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         if writer:
@@ -40,7 +50,9 @@ def make_engine(settings: Settings, *, writer: bool = True) -> Engine:
         else:
             event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         return engine
-    return create_engine(settings.database_url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(
+        settings.database_url, pool_pre_ping=True, pool_size=10, max_overflow=10, json_serializer=_json
+    )
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

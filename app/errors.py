@@ -42,6 +42,8 @@ def describe_validation(errors: list[dict]) -> tuple[str, str, str | None]:
     if kind == "json_invalid":
         return "invalid_json", "request body is not valid JSON: " + str(first.get("ctx", {}).get("error", "")), None
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    if not loc and kind == "missing":
+        return "invalid_json", "request body is required: a JSON object", None
     if not loc and kind in ("model_attributes_type", "dict_type", "model_type"):
         return "invalid_json", "request body must be a JSON object (Content-Type: application/json)", None
     if kind == "extra_forbidden":

@@ -41,10 +41,14 @@ class SchemeMismatch(RuntimeError):
 
 @dataclass(frozen=True)
 class Outcome:
-    id: int
-    cluster_id: int
+    """What happened to one article: stored ("created"), seen before ("existing"), or
+    rejected after extraction ("error", with ``error`` saying why; nothing stored)."""
+
+    id: int | None
+    cluster_id: int | None
     duplicate_of: int | None
-    status: str  # "created" | "existing"
+    status: str
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,28 @@ class MatchResult:
 
 def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def prepare(article: ArticleIn, received_at: datetime, templates: SourceTemplates) -> Prepared:
+    """Run the pure stages (extract, normalise, featurise, fingerprint) on one article."""
+    source = article.key_source
+    if article.html is not None:
+        extraction = extract_html(article.html, source, templates)
+    else:
+        extraction = extract_text(article.text or "", source, templates)
+    title = article.title or extraction.title
+    found = extraction.published_at
+    if found is not None and not EARLIEST <= _as_utc(found) <= received_at + FUTURE_TOLERANCE:
+        found = None  # a date in the page is a hint, never trusted outside plausible bounds
+    published = article.published_at or found or received_at
+    return Prepared(
+        article=article,
+        extraction=extraction,
+        features=features(title, extraction.text),
+        signature=fingerprint.signature(words(extraction.text)),
+        published_at=_as_utc(published),
+        source=source,
+    )
 
 
 class StoryService:
@@ -118,24 +144,7 @@ class StoryService:
     # -- pure stages -----------------------------------------------------------
 
     def prepare(self, article: ArticleIn, received_at: datetime) -> Prepared:
-        source = article.key_source
-        if article.html is not None:
-            extraction = extract_html(article.html, source, self.templates)
-        else:
-            extraction = extract_text(article.text or "", source, self.templates)
-        title = article.title or extraction.title
-        found = extraction.published_at
-        if found is not None and not EARLIEST <= _as_utc(found) <= received_at + FUTURE_TOLERANCE:
-            found = None  # a date in the page is a hint, never trusted outside plausible bounds
-        published = article.published_at or found or received_at
-        return Prepared(
-            article=article,
-            extraction=extraction,
-            features=features(title, extraction.text),
-            signature=fingerprint.signature(words(extraction.text)),
-            published_at=_as_utc(published),
-            source=source,
-        )
+        return prepare(article, received_at, self.templates)
 
     # -- writes ----------------------------------------------------------------
 
@@ -176,6 +185,9 @@ class StoryService:
             cluster, _ = crud.resolve_cluster(session=session, cluster_id=existing.cluster_id)
             return Outcome(existing.id, cluster.id if cluster else existing.cluster_id, existing.duplicate_of, "existing")
         prepared = self.prepare(article, received_at)
+        if not prepared.extraction.text.strip():
+            kind = "html" if article.html is not None else "text"
+            return Outcome(None, None, None, "error", f"no article text could be extracted from {kind}")
         decision = self.index.assign(prepared.features, prepared.signature, prepared.published_at)
         cluster_id = decision.story_id
         if cluster_id is None:

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+MAX_ID = 2**63 - 1  # the largest id either database can hold
 FUTURE_TOLERANCE = timedelta(days=1)
 MAX_TEXT_CHARS = 2_000_000
 _TRACKING = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "ocid", "cmpid")

@@ -6,21 +6,28 @@ frequencies. It is a cache: the caller rebuilds it from its store by replaying
 ``add`` (and ``merge``), and asks ``assign`` only for a decision, which it applies
 with ``add`` once the decision is stored.
 
-Scoring (``score``): for every story active near the article's ``published_at``,
+Scoring (``score``): every story active within ``window_days`` of the article's
+``published_at`` that shares a key term with it is described by
 
-    text  = sum_f w_f * cos(article_f, centroid_f) / sum_f w_f     f in title, body, names
-    time  = exp(-(d / time_scale)**2 / 2)        d = days outside the story's own span
-    score = text * time
+    title, body, names   cosines of the article to the story centroid per field,
+                         TF-IDF weighted with streaming document frequencies (an
+                         untitled side takes its body cosine as title cosine)
+    time_decay           exp(-(d / time_scale)**2 / 2), d = days outside the story's span
+    days_outside         d / window_days
+    log_size             ln(1 + articles in the story)
 
-with TF-IDF weights from streaming document frequencies. Fields empty on either side
-drop out of both sums, so an article without a title is judged on its body and names.
+and its score is the probability, under a logistic model (``DecisionModel``, fitted by
+``clustering.calibrate`` on labelled news and shipped as ``decision.json``), that the
+article belongs to that story. The article joins the best story when its score
+reaches ``threshold``; other stories at ``merge_threshold`` or above are merged in.
 """
 
 from __future__ import annotations
 
-import math
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,16 +38,46 @@ from clustering.vectorise import FIELDS, N_FEATURES, ArticleFeatures, DocumentFr
 DAY = 86400.0
 
 
+FEATURES = ("title", "body", "names", "time_decay", "days_outside", "log_size")
+MODEL_PATH = Path(__file__).with_name("decision.json")
+
+
+@dataclass(frozen=True)
+class DecisionModel:
+    """Logistic model over ``FEATURES``: P(article belongs to story)."""
+
+    coef: tuple[float, ...]
+    intercept: float
+
+    def __post_init__(self) -> None:
+        if len(self.coef) != len(FEATURES):
+            raise ValueError(f"a decision model needs {len(FEATURES)} coefficients, one per {FEATURES}")
+
+    def probability(self, X: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(X @ np.asarray(self.coef) + self.intercept)))
+
+
+def load_calibration(path: Path = MODEL_PATH) -> dict:
+    """The shipped calibration: model coefficients and decision thresholds."""
+    data = json.loads(path.read_text())
+    if list(data["features"]) != list(FEATURES):
+        raise ValueError(f"{path} was fitted on features {data['features']}, this build uses {FEATURES}")
+    return data
+
+
+CALIBRATION = load_calibration()
+
+
 @dataclass(frozen=True)
 class AssignParams:
-    """Decision parameters, calibrated with ``stories evaluate`` on labelled news."""
+    """Decision parameters; the model and thresholds come from ``clustering.calibrate``."""
 
-    threshold: float = 0.12
-    merge_threshold: float = 0.55
-    window_days: float = 60.0
-    time_scale_days: float = 30.0
-    weights: tuple[float, float, float] = (1.0, 2.0, 1.5)  # title, body, names
+    threshold: float = CALIBRATION["threshold"]
+    merge_threshold: float = CALIBRATION["merge_threshold"]
+    window_days: float = CALIBRATION["window_days"]
+    time_scale_days: float = CALIBRATION["time_scale_days"]
     candidate_terms: int = 24
+    model: DecisionModel = DecisionModel(tuple(CALIBRATION["coef"]), CALIBRATION["intercept"])
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
@@ -128,14 +165,13 @@ class StoryIndex:
                 found.append(story)
         return found
 
-    def score(self, feats: ArticleFeatures, published_at: datetime) -> list[tuple[int, float]]:
-        """(story id, score) for every active candidate story, best first."""
+    def pair_features(self, feats: ArticleFeatures, published_at: datetime) -> tuple[list[int], np.ndarray]:
+        """Candidate story ids and their ``FEATURES`` rows (see the module docstring)."""
         stories = self._candidate_stories(feats, published_at)
+        X = np.zeros((len(stories), len(FEATURES)))
         if not stories:
-            return []
-        numerator = np.zeros(len(stories))
-        denominator = np.zeros(len(stories))
-        for weight, name in zip(self.params.weights, FIELDS):
+            return [], X
+        for column, name in enumerate(("title", "body", "names")):
             article = feats.field(name)
             if article.nnz == 0:
                 continue
@@ -144,19 +180,24 @@ class StoryIndex:
             centroids.data = centroids.data * self.df_.idf(centroids.indices)
             centroids = normalise_rows(centroids)
             self._query[query.indices] = query.data
-            cosines = centroids @ self._query
+            X[:, column] = centroids @ self._query
             self._query[query.indices] = 0.0
-            present = np.diff(centroids.indptr) > 0
-            numerator += weight * cosines * present
-            denominator += weight * present
-        text = np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
-        scale = self.params.time_scale_days
-        decay = np.array(
-            [math.exp(-0.5 * (_days_outside(published_at, s.first, s.last) / scale) ** 2) for s in stories]
-        )
-        scores = text * decay
+        untitled = np.array([feats.title.nnz == 0 or s.sums["title"].nnz == 0 for s in stories])
+        X[untitled, 0] = X[untitled, 1]
+        days = np.array([_days_outside(published_at, s.first, s.last) for s in stories])
+        X[:, 3] = np.exp(-0.5 * (days / self.params.time_scale_days) ** 2)
+        X[:, 4] = days / self.params.window_days
+        X[:, 5] = np.log1p([len(s.members) for s in stories])
+        return [s.id for s in stories], X
+
+    def score(self, feats: ArticleFeatures, published_at: datetime) -> list[tuple[int, float]]:
+        """(story id, probability of belonging) for every candidate story, best first."""
+        ids, X = self.pair_features(feats, published_at)
+        if not ids:
+            return []
+        scores = self.params.model.probability(X)
         order = np.argsort(-scores, kind="stable")
-        return [(stories[i].id, float(scores[i])) for i in order]
+        return [(ids[i], float(scores[i])) for i in order]
 
     def assign(self, feats: ArticleFeatures, signature: np.ndarray, published_at: datetime) -> Assignment:
         """Decide where an article goes; changes nothing."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Response
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Response
 from pydantic import ValidationError
 
 from app import crud
@@ -19,6 +21,7 @@ from app.schemas import (
     BatchResult,
     ErrorBody,
     ErrorResponse,
+    MAX_ID,
 )
 
 router = APIRouter(prefix="/v1/articles", tags=["articles"])
@@ -41,9 +44,13 @@ _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
 )
 def post_article(article: ArticleIn, service: ServiceDep, response: Response) -> ArticleResult:
     outcome = service.ingest([article])[0]
+    if outcome.status == "error":
+        raise HTTPException(422, outcome.error)
     if outcome.status == "existing":
         response.status_code = 200
-    return ArticleResult(**outcome.__dict__)
+    return ArticleResult(
+        id=outcome.id, cluster_id=outcome.cluster_id, duplicate_of=outcome.duplicate_of, status=outcome.status
+    )
 
 
 @router.post(
@@ -59,13 +66,23 @@ def post_batch(batch: BatchIn, service: ServiceDep, settings: SettingsDep) -> Ba
     results: list[BatchItem | None] = [None] * len(batch.articles)
     valid: list[tuple[int, ArticleIn]] = []
     for i, item in enumerate(batch.articles):
+        if not isinstance(item, dict):
+            error = ErrorBody(code="invalid", message="each article must be a JSON object")
+            results[i] = BatchItem(index=i, status="error", error=error)
+            continue
         try:
             valid.append((i, ArticleIn.model_validate(item)))
         except ValidationError as err:
             code, message, field = describe_validation(err.errors())
             results[i] = BatchItem(index=i, status="error", error=ErrorBody(code=code, message=message, field=field))
     for (i, _), outcome in zip(valid, service.ingest([a for _, a in valid])):
-        results[i] = BatchItem(index=i, **outcome.__dict__)
+        if outcome.status == "error":
+            results[i] = BatchItem(index=i, status="error", error=ErrorBody(code="invalid", message=outcome.error))
+        else:
+            results[i] = BatchItem(
+                index=i, id=outcome.id, cluster_id=outcome.cluster_id, duplicate_of=outcome.duplicate_of,
+                status=outcome.status,
+            )
     return BatchResult(results=[r for r in results if r is not None])
 
 
@@ -75,7 +92,7 @@ def post_batch(batch: BatchIn, service: ServiceDep, settings: SettingsDep) -> Ba
     responses={404: {"model": ErrorResponse, "description": "No such article."}},
     summary="One stored article with its cluster",
 )
-def get_article(article_id: int, session: ReadSession) -> ArticleOut:
+def get_article(article_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: ReadSession) -> ArticleOut:
     article = crud.get_article(session=session, article_id=article_id)
     if article is None:
         raise HTTPException(404, f"article {article_id} does not exist")

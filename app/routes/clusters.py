@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 
 from app import crud
 from app.deps import ReadSession
 from app.models import Cluster
-from app.schemas import ClusterArticle, ClusterDetail, ClusterPage, ClusterSummary, ErrorResponse
+from app.schemas import MAX_ID, ClusterArticle, ClusterDetail, ClusterPage, ClusterSummary, ErrorResponse
 
 router = APIRouter(prefix="/v1/clusters", tags=["clusters"])
 
@@ -52,7 +52,7 @@ def list_clusters(
     until: datetime | None = None,
     source: Annotated[str | None, Query(max_length=512)] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
-    min_articles: Annotated[int, Query(ge=1)] = 1,
+    min_articles: Annotated[int, Query(ge=1, le=1_000_000_000)] = 1,
 ) -> ClusterPage:
     try:
         rows, next_cursor = crud.list_clusters(
@@ -77,7 +77,7 @@ def list_clusters(
     responses={404: {"model": ErrorResponse, "description": "No such cluster."}},
     summary="One story with its member articles (a merged id answers with its survivor)",
 )
-def get_cluster(cluster_id: int, session: ReadSession) -> ClusterDetail:
+def get_cluster(cluster_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: ReadSession) -> ClusterDetail:
     cluster, merged = crud.resolve_cluster(session=session, cluster_id=cluster_id)
     if cluster is None or cluster.article_count == 0:
         raise HTTPException(404, f"cluster {cluster_id} does not exist")
