@@ -48,11 +48,10 @@ def term_indices(terms: list[str]) -> np.ndarray:
 
 def normalise_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     """L2-normalise the rows of a CSR matrix in place (empty rows stay empty)."""
-    squares = np.add.reduceat(matrix.data**2, matrix.indptr[:-1]) if matrix.nnz else np.zeros(0)
     lengths = np.diff(matrix.indptr)
-    norms = np.zeros(matrix.shape[0])
-    norms[lengths > 0] = np.sqrt(squares[lengths > 0]) if matrix.nnz else 0.0
-    matrix.data /= np.repeat(np.where(norms > 0, norms, 1.0), lengths)
+    rows = np.repeat(np.arange(matrix.shape[0]), lengths)
+    norms = np.sqrt(np.bincount(rows, weights=matrix.data**2, minlength=matrix.shape[0]))
+    matrix.data /= np.where(norms > 0, norms, 1.0)[rows]
     return matrix
 
 

@@ -1,0 +1,30 @@
+import numpy as np
+import scipy.sparse as sp
+
+from clustering.vectorise import DocumentFrequencies, cosine, features, normalise_rows
+
+
+def test_rows_are_normalised_whatever_rows_are_empty():
+    matrix = sp.csr_matrix(np.array([[0.0, 0.0], [3.0, 4.0], [0.0, 0.0], [1.0, 0.0], [0.0, 0.0]]))
+    normalised = normalise_rows(matrix).toarray()
+    assert np.allclose(normalised, [[0, 0], [0.6, 0.8], [0, 0], [1, 0], [0, 0]])
+
+
+def test_matrix_of_empty_rows_stays_empty():
+    assert normalise_rows(sp.csr_matrix((3, 4))).nnz == 0
+
+
+def test_fields_are_featurised_apart():
+    feats = features("Flood closes bridge", "The Alder River flooded the town of Port Calder on Monday.")
+    assert feats.title.nnz == 3
+    assert feats.names.nnz > 0
+    assert cosine(feats.title, feats.title) == 1.0
+
+
+def test_rare_terms_weigh_more_than_common_ones():
+    df = DocumentFrequencies()
+    common, rare = features(None, "river").body.indices, features(None, "calder").body.indices
+    for _ in range(10):
+        df.add(common)
+    df.add(rare)
+    assert df.idf(rare)[0] > df.idf(common)[0]
