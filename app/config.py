@@ -19,6 +19,9 @@ class Settings(BaseSettings):
 
     database_url: str = Field(DEFAULT_DATABASE_URL, description="SQLAlchemy URL of the database.")
     api_key: SecretStr | None = Field(None, description="Bearer token required for writes when set.")
+    read_api_key: SecretStr | None = Field(
+        None, description="Bearer token required for reads when set (the write key reads too)."
+    )
     allow_anonymous_writes: bool = Field(
         False, description="Serve writes without a key on a non-loopback address (explicit opt-in)."
     )
@@ -27,6 +30,22 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(5_000_000, ge=1024, description="Largest accepted request body.")
     max_batch: int = Field(500, ge=1, le=10_000, description="Most articles in one batch request.")
     log_level: str = Field("info", description="Log level of the service.")
+
+    @field_validator("api_key", "read_api_key")
+    @classmethod
+    def _usable_key(cls, value: SecretStr | None, info) -> SecretStr | None:
+        # An empty key would match an empty bearer token: writes open to anyone while
+        # the exposure check believes the server is protected.
+        if value is not None:
+            key = value.get_secret_value()
+            if not key:
+                raise ValueError(f"STORIES_{info.field_name.upper()} must not be empty: unset it or set a real key")
+            if not (key.isascii() and key.isprintable()) or any(c.isspace() for c in key):
+                raise ValueError(
+                    f"STORIES_{info.field_name.upper()} must be printable ASCII without spaces: it travels in an "
+                    "HTTP header"
+                )
+        return value
 
     @field_validator("database_url")
     @classmethod

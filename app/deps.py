@@ -1,19 +1,32 @@
-"""Request dependencies, declared once as ``Annotated`` aliases."""
+"""Request dependencies, declared once as ``Annotated`` aliases, and access control.
+
+Writes need ``Authorization: Bearer <STORIES_API_KEY>`` when that key is set. Reads
+(articles, clusters, match) need ``STORIES_READ_API_KEY`` (or the write key) when that
+key is set, and are open otherwise. Health, readiness, metrics and the API docs are
+always open. ``refusal`` is the one place that decides; the dependencies and the error
+handlers (a request whose body is broken is still refused as unauthorised first) ask it.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import json
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
+from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.errors import ApiError
 from app.pipeline import StoryService
 
-_bearer = HTTPBearer(auto_error=False)
+_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <STORIES_API_KEY>`")
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 def _settings(request: Request) -> Settings:
@@ -29,20 +42,113 @@ def _read_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+# -- access control -------------------------------------------------------------
+
+
+def presented_token(request: Request) -> str | None:
+    """The bearer token of the request, or None."""
+    scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def _digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
+
+
+def token_matches(token: str | None, *keys: SecretStr | None) -> bool:
+    """Whether ``token`` is one of ``keys``, in time independent of where they differ.
+
+    Both sides are hashed first, so ``hmac.compare_digest`` always compares 32 bytes and
+    neither the key's content nor its length shows in the time taken; every key is tried.
+    """
+    given = _digest(token or "")
+    matched = False
+    for key in keys:
+        if key is not None:
+            matched |= hmac.compare_digest(given, _digest(key.get_secret_value()))
+    return matched and token is not None
+
+
+def _write_refusal(settings: Settings, token: str | None) -> HTTPException | None:
+    if settings.api_key is None or token_matches(token, settings.api_key):
+        return None
+    return HTTPException(401, "a valid 'Authorization: Bearer <key>' header is required for writes", headers=_CHALLENGE)
+
+
+def _read_refusal(settings: Settings, token: str | None) -> HTTPException | None:
+    if settings.read_api_key is None or token_matches(token, settings.read_api_key, settings.api_key):
+        return None
+    return HTTPException(
+        401, "a valid 'Authorization: Bearer <key>' header is required for reads (STORIES_READ_API_KEY is set)",
+        headers=_CHALLENGE,
+    )
+
+
 def _require_writer(
-    settings: Annotated[Settings, Depends(_settings)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    request: Request,
+    # Declares the bearer scheme in the OpenAPI schema; the token is read by ``presented_token``.
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> None:
-    if settings.api_key is None:
+    if (refused := _write_refusal(request.app.state.settings, presented_token(request))) is not None:
+        raise refused
+
+
+def _require_reader(request: Request) -> None:
+    if (refused := _read_refusal(request.app.state.settings, presented_token(request))) is not None:
+        raise refused
+
+
+def refusal(request: Request) -> HTTPException | None:
+    """The 401 the matched route owes this request, if any (None: allowed, or no such route)."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    calls = {dependency.call for dependency in getattr(dependant, "dependencies", ())}
+    token = presented_token(request)
+    if _require_writer in calls:
+        return _write_refusal(request.app.state.settings, token)
+    if _require_reader in calls:
+        return _read_refusal(request.app.state.settings, token)
+    return None
+
+
+# -- strict JSON ------------------------------------------------------------------
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(f"request body is ambiguous JSON: key '{key}' appears twice in one object")
+        seen[key] = value
+    return seen
+
+
+def _no_constant(name: str) -> None:
+    raise _DuplicateKey(f"request body is not valid JSON: {name} is not a JSON value")
+
+
+async def _strict_json(request: Request) -> None:
+    """Refuse JSON that parsers disagree on: repeated keys (which one wins?) and NaN/Infinity.
+
+    The body was already parsed leniently to validate it; this reads the same bytes again.
+    Bodies that are not JSON at all are left to validation, which names that problem.
+    """
+    body = await request.body()
+    try:
+        json.loads(body, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except _DuplicateKey as err:
+        raise ApiError(400, str(err), code="invalid_json") from None
+    except (ValueError, RecursionError):
         return
-    expected = settings.api_key.get_secret_value().encode()
-    given = (credentials.credentials if credentials else "").encode()
-    if not hmac.compare_digest(given, expected):
-        raise HTTPException(401, "a valid 'Authorization: Bearer <key>' header is required for writes",
-                            headers={"WWW-Authenticate": "Bearer"})
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 ServiceDep = Annotated[StoryService, Depends(_service)]
 ReadSession = Annotated[Session, Depends(_read_session)]
 Writer = Depends(_require_writer)
+Reader = Depends(_require_reader)
+StrictJson = Depends(_strict_json)

@@ -1,6 +1,13 @@
-"""Errors as JSON ``{"error": {"code", "message", "field"?}}``, and the body size limit."""
+"""Errors as JSON ``{"error": {"code", "message", "field"?}}``, and the body size limit.
+
+Order of refusal: a body declared larger than the limit is refused (413) before anything
+is read; then a request the route's key does not admit is refused (401), even when its
+body is broken; then a body that is not JSON (400) or not a valid article (422).
+"""
 
 from __future__ import annotations
+
+import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -8,6 +15,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.schemas import ErrorResponse
+
+log = logging.getLogger(__name__)
 
 _CODES = {
     400: "bad_request",
@@ -22,6 +33,44 @@ _CODES = {
 }
 
 
+class ApiError(StarletteHTTPException):
+    """An HTTP error with its own ``code`` (otherwise the code follows the status) and ``field``."""
+
+    def __init__(self, status_code: int, message: str, *, code: str, field: str | None = None, headers=None):
+        super().__init__(status_code, message, headers)
+        self.code = code
+        self.field = field
+
+
+_DOCUMENTED = {
+    400: "The body is not JSON, or is ambiguous JSON (a repeated key, NaN); nothing was stored.",
+    401: "Missing or wrong bearer token (writes when STORIES_API_KEY is set, reads when "
+    "STORIES_READ_API_KEY is set).",
+    404: "No such resource.",
+    413: "Body larger than STORIES_MAX_BODY_BYTES (default 5,000,000 bytes), or a batch of more than "
+    "STORIES_MAX_BATCH (default 500) articles; nothing was stored.",
+    422: "A field, parameter or cursor is missing or invalid (the error names it); nothing was stored.",
+    503: "The database is unavailable; nothing was stored; retry after Retry-After seconds.",
+}
+
+
+def documented(*statuses: int) -> dict[int | str, dict]:
+    """OpenAPI ``responses`` entries for these error statuses, all with the JSON error body."""
+    return {status: {"model": ErrorResponse, "description": _DOCUMENTED[status]} for status in statuses}
+
+
+def _parse_failure(exc: StarletteHTTPException) -> str | None:
+    """What was wrong with a body that could not be parsed, from the exception under FastAPI's 400."""
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeDecodeError):
+        return f"request body is not valid UTF-8: byte 0x{cause.object[cause.start]:02x} at position {cause.start}"
+    if isinstance(cause, RecursionError):
+        return "request body is not acceptable JSON: nested too deeply"
+    if isinstance(cause, ValueError):
+        return f"request body is not acceptable JSON: {cause}"
+    return None
+
+
 def error_body(code: str, message: str, field: str | None = None) -> dict:
     body: dict = {"code": code, "message": message}
     if field is not None:
@@ -33,11 +82,21 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     return JSONResponse({"error": error_body(code, message, field)}, status_code=status, headers=headers)
 
 
-def describe_validation(errors: list[dict]) -> tuple[str, str, str | None]:
-    """(code, message, field) of the first pydantic error, readable by a person."""
+_LOCATIONS = ("body", "query", "path", "header", "cookie")
+
+
+def describe_validation(errors: list[dict], *, located: bool = True) -> tuple[str, str, str | None]:
+    """(code, message, field) of the first pydantic error, readable by a person.
+
+    ``located``: the error comes from a request, its ``loc`` starting with where the value
+    was (``body``, ``query``...); not for a model validated directly (a batch item), where a
+    field may itself be called ``body``.
+    """
     first = errors[0]
-    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
-    field = ".".join(loc) or None
+    loc = [str(p) for p in first.get("loc", ())]
+    if located and loc and loc[0] in _LOCATIONS:
+        loc = loc[1:]
+    field = ".".join(loc) if loc else None
     kind = first.get("type", "")
     if kind == "json_invalid":
         return "invalid_json", "request body is not valid JSON: " + str(first.get("ctx", {}).get("error", "")), None
@@ -55,9 +114,21 @@ def describe_validation(errors: list[dict]) -> tuple[str, str, str | None]:
     return "invalid", message, field
 
 
+def _refused(request: Request) -> JSONResponse | None:
+    # Imported here: the dependencies module raises ``ApiError`` from this one.
+    from app.deps import refusal
+
+    refused = refusal(request)
+    if refused is None:
+        return None
+    return error_response(refused.status_code, "unauthorized", refused.detail, headers=refused.headers)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if (refused := _refused(request)) is not None:
+            return refused
         code, message, field = describe_validation(list(exc.errors()))
         return error_response(400 if code == "invalid_json" else 422, code, message, field)
 
@@ -69,9 +140,21 @@ def install(app: FastAPI) -> None:
                               headers={"Retry-After": "5"})
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code != 401 and (refused := _refused(request)) is not None:
+            return refused
+        if isinstance(exc, ApiError):
+            return error_response(exc.status_code, exc.code, exc.detail, exc.field, headers=exc.headers)
+        if exc.status_code == 400 and (problem := _parse_failure(exc)) is not None:
+            return error_response(400, "invalid_json", problem)
         detail = exc.detail if isinstance(exc.detail, str) else "request failed"
         return error_response(exc.status_code, _CODES.get(exc.status_code, "error"), detail, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # A bug, not bad input: answer in the API's error shape; the traceback goes to the log.
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return error_response(500, "internal", "internal error (logged); a write may be retried: it is idempotent by url or external_id")
 
 
 class BodyLimit:
@@ -86,7 +169,9 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        too_large = error_response(413, "too_large", f"request body exceeds {self.max_bytes} bytes")
+        too_large = error_response(
+            413, "too_large", f"request body exceeds {self.max_bytes} bytes (the limit is STORIES_MAX_BODY_BYTES)"
+        )
         if declared is not None:
             try:
                 if int(declared) > self.max_bytes:
@@ -104,7 +189,9 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge(413, f"request body exceeds {self.max_bytes} bytes")
+                    raise _TooLarge(
+                        413, f"request body exceeds {self.max_bytes} bytes (the limit is STORIES_MAX_BODY_BYTES)"
+                    )
             return message
 
         async def tracked(message: Message) -> None:

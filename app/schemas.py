@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 MAX_ID = 2**63 - 1  # the largest id either database can hold
 FUTURE_TOLERANCE = timedelta(days=1)
 MAX_TEXT_CHARS = 2_000_000
+MAX_URL_CHARS = 2048  # the column width, checked again after canonicalisation (percent-encoding grows it)
+MAX_HOST_CHARS = 253  # the longest DNS name; the host becomes ``source`` (512 wide) when none is given
+# A page of text, menus and footers included, runs to hundreds of lines; 10,000 leaves room
+# for the dirtiest crawl, and bounds the per-line work of template learning.
+MAX_LINES = 10_000
+# No word of any language runs to 10,000 characters (a long CJK paragraph without spaces
+# stays under it); a longer run of non-space characters is a blob, not text.
+MAX_WORD_CHARS = 10_000
 _TRACKING = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "ocid", "cmpid")
+# C0 controls and DEL. Tab, line feed and carriage return belong in text; nothing else does.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_OR_BREAK = re.compile(r"[\x00-\x1f\x7f]")
+_URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")  # no spaces or controls inside a URL
+_WORD = re.compile(r"\w")
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
 
 
 def canonical_url(url: str) -> str:
@@ -39,6 +54,72 @@ def _no_nul(value: str | None, what: str) -> str | None:
     if value is not None and "\x00" in value:
         raise ValueError(f"{what} must not contain NUL characters")
     return value
+
+
+def _no_controls(value: str, what: str, *, line_breaks: bool) -> str:
+    """``value`` unchanged, or ValueError naming the first control character and where it is."""
+    _no_nul(value, what)
+    found = (_CONTROL if line_breaks else _CONTROL_OR_BREAK).search(value)
+    if found is not None:
+        allowed = "only tab, line feed and carriage return are allowed" if line_breaks else "none are allowed"
+        raise ValueError(
+            f"{what} contains control character U+{ord(found.group()):04X} at position {found.start()}; {allowed}"
+        )
+    return value
+
+
+def _plain_text(value: str, what: str) -> str:
+    """Limits of a text body: lines (as the extractor splits them), word length, some words."""
+    lines = len(value.splitlines())
+    if lines > MAX_LINES:
+        raise ValueError(f"{what} has {lines} lines; at most {MAX_LINES} are accepted")
+    longest = max(map(len, value.split()), default=0)
+    if longest > MAX_WORD_CHARS:
+        raise ValueError(
+            f"{what} contains a {longest}-character word (no spaces); at most {MAX_WORD_CHARS} characters are accepted"
+        )
+    if value.strip() and _WORD.search(value) is None:
+        raise ValueError(f"{what} contains no words: no letter or digit in it")
+    return value
+
+
+def as_utc(value: datetime) -> datetime:
+    """An aware UTC datetime (a naive one is taken as UTC); ValueError when UTC cannot hold it.
+
+    >>> as_utc(datetime(2024, 6, 18, 22, 0)).isoformat()
+    '2024-06-18T22:00:00+00:00'
+    """
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("date is out of range once converted to UTC (years 1 to 9999)") from None
+
+
+def _iso_8601(value: object, what: str) -> object:
+    # JSON and query strings have no date type: the contract is ISO 8601 text, never a
+    # number (or a string of digits) that pydantic would read as a Unix timestamp.
+    if isinstance(value, (str, datetime)) and not (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        return value
+    got = "a number" if isinstance(value, (int, float, str)) and not isinstance(value, bool) else type(value).__name__
+    raise ValueError(f"{what} must be an ISO 8601 date-time such as 2024-06-18T22:00:00Z, not {got}")
+
+
+def _query_time(value: object) -> object:
+    return _iso_8601(value, "the parameter")
+
+
+def _query_text(value: str | None) -> str | None:
+    if value is not None:
+        _no_controls(value, "the parameter", line_breaks=False)
+    return value
+
+
+# Query parameters checked where they enter: no control characters (PostgreSQL refuses NUL
+# in a string), and times that UTC can hold.
+QueryText = Annotated[str, AfterValidator(_query_text)]
+QueryTime = Annotated[datetime, BeforeValidator(_query_time), AfterValidator(as_utc)]
 
 
 class ArticleIn(BaseModel):
@@ -80,35 +161,53 @@ class ArticleIn(BaseModel):
         if value is None:
             return None
         _no_nul(value, "url")
+        if (found := _URL_FORBIDDEN.search(value.strip())) is not None:
+            raise ValueError(
+                f"url contains {'a space' if found.group() == ' ' else f'control character U+{ord(found.group()):04X}'}"
+                " at position " + str(found.start()) + "; percent-encode it"
+            )
         try:
             parts = urlsplit(value.strip())
         except ValueError as err:
             raise ValueError(f"url is not a valid URL: {err}") from None
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise ValueError("url must be an absolute http:// or https:// URL")
+        if len(parts.hostname) > MAX_HOST_CHARS:
+            raise ValueError(f"url host has {len(parts.hostname)} characters; a host name has at most {MAX_HOST_CHARS}")
         try:
-            return canonical_url(value)
+            canonical = canonical_url(value)
         except ValueError as err:
             raise ValueError(f"url is not a valid URL: {err}") from None
+        if len(canonical) > MAX_URL_CHARS:
+            raise ValueError(f"url is {len(canonical)} characters once canonicalised; at most {MAX_URL_CHARS}")
+        return canonical
 
     @field_validator("external_id", "title", "source", "language", "text", "html")
     @classmethod
     def _clean_strings(cls, value: str | None, info) -> str | None:
-        _no_nul(value, info.field_name)
-        if value is not None and info.field_name in ("external_id", "source", "language"):
+        if value is None:
+            return None
+        name = info.field_name
+        _no_controls(value, name, line_breaks=name in ("title", "text", "html"))
+        if name in ("external_id", "source", "language"):
             value = value.strip()
             if not value:
-                raise ValueError(f"{info.field_name} must not be blank")
+                raise ValueError(f"{name} must not be blank")
+        if name == "text":
+            _plain_text(value, name)
         return value
+
+    @field_validator("published_at", mode="before")
+    @classmethod
+    def _iso_string(cls, value: object) -> object:
+        return None if value is None else _iso_8601(value, "published_at")
 
     @field_validator("published_at")
     @classmethod
     def _plausible_date(cls, value: datetime | None) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        value = value.astimezone(UTC)
+        value = as_utc(value)
         if value < EARLIEST:
             raise ValueError("published_at must not be before 1990-01-01")
         if value > datetime.now(UTC) + FUTURE_TOLERANCE:

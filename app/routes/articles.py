@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Response
 from pydantic import ValidationError
 
 from app import crud
-from app.deps import ReadSession, ServiceDep, SettingsDep, Writer
-from app.errors import describe_validation
+from app.deps import Reader, ReadSession, ServiceDep, SettingsDep, StrictJson, Writer
+from app.errors import describe_validation, documented
 from app.schemas import (
+    MAX_ID,
     ArticleIn,
     ArticleOut,
     ArticleResult,
@@ -20,25 +19,18 @@ from app.schemas import (
     BatchItem,
     BatchResult,
     ErrorBody,
-    ErrorResponse,
-    MAX_ID,
 )
 
 router = APIRouter(prefix="/v1/articles", tags=["articles"])
 
-_WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse, "description": "Body is not valid JSON."},
-    401: {"model": ErrorResponse, "description": "Missing or wrong bearer token (when a key is set)."},
-    413: {"model": ErrorResponse, "description": "Body or batch too large."},
-    422: {"model": ErrorResponse, "description": "A field is missing or invalid; nothing was stored."},
-}
+_WRITE_ERRORS = documented(400, 401, 413, 422, 503)
 
 
 @router.post(
     "",
     response_model=ArticleResult,
     status_code=201,
-    dependencies=[Writer],
+    dependencies=[Writer, StrictJson],
     responses={200: {"model": ArticleResult, "description": "Seen before: same ids, nothing changed."}, **_WRITE_ERRORS},
     summary="Ingest one article",
 )
@@ -56,7 +48,7 @@ def post_article(article: ArticleIn, service: ServiceDep, response: Response) ->
 @router.post(
     "/batch",
     response_model=BatchResult,
-    dependencies=[Writer],
+    dependencies=[Writer, StrictJson],
     responses=_WRITE_ERRORS,
     summary="Ingest up to STORIES_MAX_BATCH articles; each item succeeds or fails alone",
 )
@@ -73,7 +65,7 @@ def post_batch(batch: BatchIn, service: ServiceDep, settings: SettingsDep) -> Ba
         try:
             valid.append((i, ArticleIn.model_validate(item)))
         except ValidationError as err:
-            code, message, field = describe_validation(err.errors())
+            code, message, field = describe_validation(err.errors(), located=False)
             results[i] = BatchItem(index=i, status="error", error=ErrorBody(code=code, message=message, field=field))
     for (i, _), outcome in zip(valid, service.ingest([a for _, a in valid])):
         if outcome.status == "error":
@@ -86,10 +78,17 @@ def post_batch(batch: BatchIn, service: ServiceDep, settings: SettingsDep) -> Ba
     return BatchResult(results=[r for r in results if r is not None])
 
 
+@router.api_route("/batch", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+def batch_other_methods() -> None:
+    """``/batch`` is the batch endpoint (POST), not an article id: other methods get 405."""
+    raise HTTPException(405, "method not allowed: POST a batch to /v1/articles/batch", headers={"Allow": "POST"})
+
+
 @router.get(
     "/{article_id}",
     response_model=ArticleOut,
-    responses={404: {"model": ErrorResponse, "description": "No such article."}},
+    dependencies=[Reader],
+    responses=documented(401, 404, 422, 503),
     summary="One stored article with its cluster",
 )
 def get_article(article_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: ReadSession) -> ArticleOut:

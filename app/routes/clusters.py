@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from app import crud
-from app.deps import ReadSession
+from app.deps import Reader, ReadSession
+from app.errors import ApiError, documented
 from app.models import Cluster
-from app.schemas import MAX_ID, ClusterArticle, ClusterDetail, ClusterPage, ClusterSummary, ErrorResponse
+from app.schemas import (
+    MAX_ID,
+    ClusterArticle,
+    ClusterDetail,
+    ClusterPage,
+    ClusterSummary,
+    QueryText,
+    QueryTime,
+    as_utc,
+)
 
-router = APIRouter(prefix="/v1/clusters", tags=["clusters"])
+router = APIRouter(prefix="/v1/clusters", tags=["clusters"], dependencies=[Reader])
 
 
 def _summary(cluster: Cluster) -> dict:
@@ -31,50 +41,58 @@ def _summary(cluster: Cluster) -> dict:
     }
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+def _issued_cursor(cursor: str | None, sort: str) -> None:
+    """Refuse a cursor this service did not issue before it reaches the database (422)."""
+    if cursor is None:
+        return
+    try:
+        key, _ = crud.decode_cursor(cursor, sort)
+        if isinstance(key, datetime):
+            as_utc(key)  # a forged time UTC cannot hold would fail only when bound to the query
+    except (crud.InvalidCursor, ValueError):
+        raise ApiError(422, "cursor is not one this service issued for this sort order", code="invalid",
+                       field="cursor") from None
 
 
 @router.get(
     "",
     response_model=ClusterPage,
-    responses={422: {"model": ErrorResponse, "description": "Invalid filter or cursor."}},
+    responses=documented(401, 422, 503),
     summary="Story summaries, newest activity first",
 )
 def list_clusters(
     session: ReadSession,
     sort: Literal["latest", "largest"] = "latest",
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    source: Annotated[str | None, Query(max_length=512)] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[QueryText | None, Query(max_length=512)] = None,
+    since: QueryTime | None = None,
+    until: QueryTime | None = None,
+    source: Annotated[QueryText | None, Query(max_length=512)] = None,
+    q: Annotated[QueryText | None, Query(max_length=200)] = None,
     min_articles: Annotated[int, Query(ge=1, le=1_000_000_000)] = 1,
 ) -> ClusterPage:
+    _issued_cursor(cursor, sort)
     try:
         rows, next_cursor = crud.list_clusters(
             session=session,
             sort=sort,
             limit=limit,
             cursor=cursor,
-            since=_utc(since),
-            until=_utc(until),
+            since=since,
+            until=until,
             source=source,
             q=q,
             min_articles=min_articles,
         )
     except crud.InvalidCursor as err:
-        raise HTTPException(422, str(err)) from None
+        raise ApiError(422, str(err), code="invalid", field="cursor") from None
     return ClusterPage(clusters=[ClusterSummary(**_summary(c)) for c in rows], next_cursor=next_cursor)
 
 
 @router.get(
     "/{cluster_id}",
     response_model=ClusterDetail,
-    responses={404: {"model": ErrorResponse, "description": "No such cluster."}},
+    responses=documented(401, 404, 422, 503),
     summary="One story with its member articles (a merged id answers with its survivor)",
 )
 def get_cluster(cluster_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: ReadSession) -> ClusterDetail:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.deps import ServiceDep
-from app.schemas import ArticleIn, ErrorResponse, MatchDuplicate, MatchResult
+from app.deps import Reader, ServiceDep, StrictJson
+from app.errors import documented
+from app.schemas import ArticleIn, MatchDuplicate, MatchResult
 
 router = APIRouter(prefix="/v1", tags=["match"])
 
@@ -13,7 +14,8 @@ router = APIRouter(prefix="/v1", tags=["match"])
 @router.post(
     "/match",
     response_model=MatchResult,
-    responses={422: {"model": ErrorResponse, "description": "Invalid article; nothing was matched."}},
+    dependencies=[Reader, StrictJson],
+    responses=documented(400, 401, 413, 422),
     summary="The story (and near-duplicates) an article would join, storing nothing",
 )
 def match(article: ArticleIn, service: ServiceDep) -> MatchResult:
