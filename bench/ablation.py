@@ -1,0 +1,122 @@
+"""What each design choice buys: BCubed F1 with and without it.
+
+    python -m bench.ablation ../shared/data/giveme5w1h/articles.jsonl
+
+Runs the service's pure stages and decisions in memory (no database; the same code
+as ``stories evaluate``) on the clean, wrapped and time-compressed streams. Each
+ablation removes one stage or feature; a removed feature is zeroed in training *and*
+scoring and the decision model is refitted, so every row is a fair calibrated system.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from app import calibrate, variants
+from app.evaluate import read_jsonl
+from clustering import assign, extract
+from clustering.assign import FEATURES, AssignParams, DecisionModel, StoryIndex
+
+
+@contextmanager
+def patched(owner: object, name: str, replacement: object) -> Iterator[None]:
+    original = getattr(owner, name)
+    setattr(owner, name, replacement)
+    try:
+        yield
+    finally:
+        setattr(owner, name, original)
+
+
+@contextmanager
+def without_features(*names: str) -> Iterator[None]:
+    columns = [FEATURES.index(n) for n in names]
+    original = StoryIndex.pair_features
+
+    def pair_features(self, feats, published_at):
+        ids, X = original(self, feats, published_at)
+        X[:, columns] = 0.0
+        return ids, X
+
+    with patched(StoryIndex, "pair_features", pair_features):
+        yield
+
+
+@contextmanager
+def without_extraction() -> Iterator[None]:
+    def keep_everything(text, source=None, templates=None):
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        return extract.Extraction(text="\n".join(lines))
+
+    import app.pipeline
+
+    with patched(app.pipeline, "extract_text", keep_everything):
+        yield
+
+
+@contextmanager
+def without_templates() -> Iterator[None]:
+    with patched(extract.SourceTemplates, "is_template", lambda self, source, fp: False):
+        yield
+
+
+@contextmanager
+def without_near_duplicates() -> Iterator[None]:
+    with patched(assign.NearDuplicateIndex, "query", lambda self, values, min_similarity=None: []):
+        yield
+
+
+@contextmanager
+def nothing() -> Iterator[None]:
+    yield
+
+
+ABLATIONS: dict[str, Callable[[], object]] = {
+    "full system": nothing,
+    "no main-text extraction (raw lines)": without_extraction,
+    "no learned source templates": without_templates,
+    "no near-duplicate stage": without_near_duplicates,
+    "no title field": lambda: without_features("title"),
+    "no names field": lambda: without_features("names"),
+    "no time features": lambda: without_features("time_decay", "days_outside"),
+}
+
+
+def score(rows: list[dict], base: AssignParams) -> dict[str, float]:
+    fitted = calibrate.calibrate(rows, base)
+    params = AssignParams(
+        threshold=fitted["threshold"],
+        merge_threshold=fitted["merge_threshold"],
+        window_days=base.window_days,
+        time_scale_days=base.time_scale_days,
+        model=DecisionModel(tuple(fitted["coef"]), fitted["intercept"]),
+    )
+    return {
+        "clean": calibrate.online_bcubed(rows, params),
+        "wrapped": calibrate.online_bcubed(variants.wrap(rows), params),
+        "compressed 10d": calibrate.online_bcubed(variants.compress(rows, 10), params),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("file", type=Path, help="labelled JSONL")
+    args = parser.parse_args()
+    rows = read_jsonl(args.file)
+    base = AssignParams(model=DecisionModel(tuple(np.zeros(len(FEATURES))), 0.0))
+    print(f"{'ablation':<40}{'clean':>8}{'wrapped':>9}{'compr.':>8}")
+    for name, ablation in ABLATIONS.items():
+        with ablation():
+            result = score(rows, base)
+        print(f"{name:<40}" + "".join(f"{v:>9.4f}" for v in result.values()), flush=True)
+        print(json.dumps({"ablation": name, **{k: round(v, 4) for k, v in result.items()}}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
