@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
-from datetime import datetime
+from contextlib import ExitStack
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, BinaryIO, Optional
 
 import typer
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from tqdm import tqdm
 
-from app.config import Settings
+from app.config import Settings, load_settings
 
 cli = typer.Typer(help="News story clustering service.", no_args_is_help=True, add_completion=False)
+
+
+def _settings(**overrides: object) -> Settings:
+    """Settings for a command, with logging set up from them (exits naming a bad variable)."""
+    from app.observability import configure_logging
+
+    settings = load_settings(**overrides)
+    configure_logging(settings)
+    return settings
 
 
 @cli.command()
@@ -22,68 +33,146 @@ def serve(
     host: Annotated[Optional[str], typer.Option(help="Bind address (default STORIES_HOST).")] = None,
     port: Annotated[Optional[int], typer.Option(help="Port (default STORIES_PORT).")] = None,
 ) -> None:
-    """Migrate the database and serve the HTTP API."""
+    """Migrate the database (unless STORIES_MIGRATE_ON_START=false) and serve the HTTP API.
+
+    On SIGTERM or Ctrl-C the server stops accepting connections and lets in-flight
+    requests finish, for at most STORIES_SHUTDOWN_TIMEOUT seconds.
+    """
     import uvicorn
 
     from app.main import create_app
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    settings = Settings(**overrides)
+    settings = _settings(**overrides)
     settings.check_exposure()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, timeout_graceful_shutdown=20)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        timeout_graceful_shutdown=settings.shutdown_timeout,
+        log_config=None,  # logging is configured by the service (JSON or readable)
+        access_log=False,  # requests are logged with their request id by the service
+        server_header=False,
+    )
 
 
 @cli.command()
 def migrate() -> None:
-    """Bring the database schema to the newest revision."""
+    """Bring the database schema to the newest revision (once per deploy when replicas share a database)."""
     from app import migrate as migrations
     from app.db import make_engine
 
-    engine = make_engine(Settings())
-    migrations.upgrade(engine)
-    typer.echo(f"database at revision {migrations.current(engine)}")
+    engine = make_engine(_settings())
+    try:
+        migrations.upgrade(engine)
+        typer.echo(f"database at revision {migrations.current(engine)}")
+    finally:
+        engine.dispose()
+
+
+def _open_input(file: str, stack: ExitStack) -> tuple[BinaryIO, int | None]:
+    """The byte stream to read (``-``: standard input) and its size when known."""
+    if file == "-":
+        return sys.stdin.buffer, None
+    path = Path(file)
+    if not path.is_file():
+        raise typer.BadParameter(f"no such file: {file}", param_hint="FILE")
+    return stack.enter_context(path.open("rb")), path.stat().st_size
 
 
 @cli.command()
 def ingest(
-    file: Annotated[Path, typer.Argument(help="JSONL file of articles, one object a line.")],
-    batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 200,
+    file: Annotated[str, typer.Argument(help="JSONL file of articles, one object a line; - reads standard input.")],
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Articles per transaction (or request).")] = 200,
+    url: Annotated[
+        Optional[str], typer.Option(help="Post to the service at this base URL instead of writing the database.")
+    ] = None,
+    api_key: Annotated[
+        Optional[str], typer.Option(help="Bearer key for --url (default STORIES_API_KEY).", show_default=False)
+    ] = None,
+    progress: Annotated[
+        Optional[bool], typer.Option("--progress/--no-progress", help="Progress bar (default: when in a terminal).")
+    ] = None,
 ) -> None:
-    """Ingest a JSONL file into the database, through the same code path as the API."""
+    """Backfill a JSONL file of any size in batches, with a progress bar (rate, ETA).
+
+    Articles go through the same pipeline as the API, into the configured database
+    or, with --url, to a running service (POST /v1/articles/batch). Idempotent: an
+    interrupted run resumes when run again, already stored articles count as existing.
+    Prints {"created", "existing", "rejected"} as JSON when done.
+    """
+    from app import backfill
+
+    settings = _settings()
+    tally = backfill.Tally()
+    with ExitStack() as stack:
+        stream, size = _open_input(file, stack)
+        if url is not None:
+            key = api_key or (settings.api_key.get_secret_value() if settings.api_key else None)
+            sink = backfill.RemoteSink(url, key)
+            stack.callback(sink.close)
+        else:
+            sink = backfill.LocalSink(_local_service(settings, stack))
+        bar = stack.enter_context(
+            tqdm(
+                total=size, desc="ingest", unit="B", unit_scale=True, unit_divisor=1024,
+                disable=None if progress is None else not progress, file=sys.stderr, dynamic_ncols=True,
+            )
+        )
+        done_line = 0
+        try:
+            for batch in backfill.batches(stream, batch_size):
+                for number, reason in batch.rejected:
+                    tally.rejected += 1
+                    tqdm.write(f"line {number}: rejected: {reason}", file=sys.stderr)
+                results = sink.send(batch.lines) if batch.lines else []
+                for line, result in zip(batch.lines, results):
+                    tally.count(result.status)
+                    if result.status == "error":
+                        tqdm.write(f"line {line.number}: rejected: {result.error}", file=sys.stderr)
+                    elif result.status == "created" and line.article.url is None and line.article.external_id is None:
+                        tally.unkeyed += 1
+                done_line = batch.last_line
+                bar.update(batch.nbytes)
+                elapsed = bar.format_dict["elapsed"] or 1e-9
+                bar.set_postfix_str(
+                    f"{tally.articles} articles, {tally.articles / elapsed:.0f} articles/s, "
+                    f"{tally.created} new, {tally.existing} seen, {tally.rejected} rejected",
+                    refresh=False,
+                )
+        except (KeyboardInterrupt, backfill.BackfillError) as err:
+            bar.close()
+            reason = "interrupted" if isinstance(err, KeyboardInterrupt) else f"stopped: {err}"
+            typer.echo(
+                f"ingest {reason}; lines 1-{done_line} are stored. Run the same command again to resume "
+                "(stored articles are skipped).",
+                err=True,
+            )
+            typer.echo(json.dumps(tally.as_dict()))
+            raise typer.Exit(130 if isinstance(err, KeyboardInterrupt) else 1) from None
+    if tally.unkeyed:
+        typer.echo(
+            f"warning: {tally.unkeyed} articles had neither url nor external_id; running this file again "
+            "would store them again",
+            err=True,
+        )
+    typer.echo(json.dumps(tally.as_dict()))
+
+
+def _local_service(settings: Settings, stack: ExitStack):
     from app import migrate as migrations
     from app.db import make_engine, make_sessionmaker
     from app.pipeline import StoryService
-    from app.schemas import ArticleIn
 
-    engine = make_engine(Settings())
-    migrations.upgrade(engine)
+    engine = make_engine(settings)
+    stack.callback(engine.dispose)
+    if settings.migrate_on_start:
+        migrations.upgrade(engine)
+    else:
+        migrations.require_head(engine)
     service = StoryService(make_sessionmaker(engine))
     service.load()
-    counts = {"created": 0, "existing": 0, "rejected": 0}
-    with file.open(encoding="utf-8") as handle, tqdm(unit="article", desc="ingest") as bar:
-        batch: list[ArticleIn] = []
-
-        def flush() -> None:
-            for outcome in service.ingest(batch):
-                counts["rejected" if outcome.status == "error" else outcome.status] += 1
-            bar.update(len(batch))
-            batch.clear()
-
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                row = {k: v for k, v in row.items() if k in ArticleIn.model_fields}
-                batch.append(ArticleIn.model_validate(row))
-            except (json.JSONDecodeError, ValidationError) as err:
-                counts["rejected"] += 1
-                tqdm.write(f"line {number}: rejected: {str(err).splitlines()[0]}", file=sys.stderr)
-            if len(batch) >= batch_size:
-                flush()
-        if batch:
-            flush()
-    typer.echo(json.dumps(counts))
+    return service
 
 
 @cli.command()
@@ -138,56 +227,60 @@ def calibrate(
     typer.echo(json.dumps(calibration))
 
 
+def _when(value: Optional[str]) -> Optional[datetime]:
+    """An ISO 8601 time as the list endpoint reads it; without a zone it is UTC."""
+    if value is None:
+        return None
+    try:
+        parsed = TypeAdapter(datetime).validate_python(value)
+    except ValidationError:
+        raise typer.BadParameter(f"not an ISO 8601 time: {value!r} (e.g. 2024-06-18 or 2024-06-18T22:00:00Z)")
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
 @cli.command()
 def export(
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default stdout).")] = None,
-    since: Annotated[Optional[datetime], typer.Option(help="Clusters active since this time.")] = None,
-    min_articles: Annotated[int, typer.Option(min=1)] = 1,
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="File to write (default standard output).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl: one cluster a line; csv: one row per article.")] = "jsonl",
+    since: Annotated[Optional[str], typer.Option(help="Clusters with an article published at or after this time.")] = None,
+    until: Annotated[Optional[str], typer.Option(help="Clusters with an article published at or before this time.")] = None,
+    source: Annotated[Optional[str], typer.Option(help="Clusters with an article from this source.")] = None,
+    q: Annotated[Optional[str], typer.Option(help="Clusters whose title or keywords contain this text.")] = None,
+    min_articles: Annotated[int, typer.Option(min=1, help="Clusters with at least this many articles.")] = 1,
+    sort: Annotated[str, typer.Option(help="latest (newest last_published_at first) or largest.")] = "latest",
 ) -> None:
-    """Write clusters with their articles as JSONL."""
+    """Write clusters with their articles as JSONL (or CSV), filtered like GET /v1/clusters.
+
+    A file given with --output appears complete or not at all.
+    """
     from app import crud
+    from app import export as exporting
     from app.db import make_engine, make_sessionmaker
 
-    sessions = make_sessionmaker(make_engine(Settings(), writer=False))
-    out = output.open("w", encoding="utf-8") if output else sys.stdout
-    written = 0
-    with sessions() as session:
-        cursor = None
-        while True:
-            rows, cursor = crud.list_clusters(
-                session=session, limit=200, cursor=cursor, since=since, min_articles=min_articles
-            )
-            for cluster in rows:
-                members = crud.cluster_members(session=session, cluster_id=cluster.id)
-                record = {
-                    "id": cluster.id,
-                    "title": cluster.title,
-                    "summary": cluster.summary,
-                    "keywords": cluster.keywords,
-                    "sources": cluster.sources,
-                    "article_count": cluster.article_count,
-                    "first_published_at": cluster.first_published_at.isoformat() if cluster.first_published_at else None,
-                    "last_published_at": cluster.last_published_at.isoformat() if cluster.last_published_at else None,
-                    "articles": [
-                        {
-                            "id": a.id,
-                            "url": a.url,
-                            "external_id": a.external_id,
-                            "title": a.title,
-                            "source": a.source,
-                            "published_at": a.published_at.isoformat(),
-                            "duplicate_of": a.duplicate_of,
-                        }
-                        for a in members
-                    ],
-                }
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                written += 1
-            if cursor is None:
-                break
-    if output:
-        out.close()
-    typer.echo(f"{written} clusters written", err=True)
+    if fmt not in exporting.FORMATS:
+        raise typer.BadParameter(f"must be one of {', '.join(exporting.FORMATS)}", param_hint="--format")
+    if sort not in crud.SORTS:
+        raise typer.BadParameter(f"must be one of {', '.join(crud.SORTS)}", param_hint="--sort")
+    filters = {"sort": sort, "since": _when(since), "until": _when(until), "source": source, "q": q,
+               "min_articles": min_articles}
+    engine = make_engine(_settings(), writer=False)
+    partial = output.with_name(output.name + ".partial") if output else None
+    try:
+        with ExitStack() as stack:
+            out = stack.enter_context(partial.open("w", encoding="utf-8", newline="")) if partial else sys.stdout
+            writer = exporting.Writer(out, fmt)
+            session = stack.enter_context(make_sessionmaker(engine)())
+            for cluster in exporting.clusters(session=session, **filters):
+                writer.write(cluster)
+        if partial:
+            os.replace(partial, output)
+    finally:
+        engine.dispose()
+        if partial and partial.exists():
+            partial.unlink()
+    typer.echo(f"{writer.clusters} clusters, {writer.articles} articles written", err=True)
 
 
 def main() -> None:

@@ -5,17 +5,22 @@ from __future__ import annotations
 import ipaddress
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/stories.db"
+ENV_PREFIX = "STORIES_"
+# Docker and Compose mount secrets here; a file named after a variable
+# (``stories_api_key`` or ``STORIES_API_KEY``) supplies it when the variable is unset.
+SECRETS_DIR = Path("/run/secrets")
 
 
 class Settings(BaseSettings):
     """Configuration of one service process."""
 
-    model_config = SettingsConfigDict(env_prefix="STORIES_", extra="ignore", secrets_dir=None)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", secrets_dir=SECRETS_DIR)
 
     database_url: str = Field(DEFAULT_DATABASE_URL, description="SQLAlchemy URL of the database.")
     api_key: SecretStr | None = Field(None, description="Bearer token required for writes when set.")
@@ -29,7 +34,39 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, description="Port `stories serve` binds.")
     max_body_bytes: int = Field(5_000_000, ge=1024, description="Largest accepted request body.")
     max_batch: int = Field(500, ge=1, le=10_000, description="Most articles in one batch request.")
-    log_level: str = Field("info", description="Log level of the service.")
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
+        "info", description="Log level of the service."
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="Log lines as JSON, or human-readable; auto: readable in a terminal, JSON otherwise."
+    )
+    shutdown_timeout: float = Field(
+        20.0, ge=0, le=3600, description="Seconds `stories serve` lets in-flight requests finish after SIGTERM."
+    )
+    migrate_on_start: bool = Field(
+        True, description="Migrate the schema before serving; when false, refuse to start unless it is at head."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Arguments win over the environment, the environment over secret files. A
+        # missing secrets directory is the normal case outside a container, not a warning.
+        secrets_dir = getattr(file_secret_settings, "secrets_dir", None)
+        if secrets_dir is None or not Path(secrets_dir).is_dir():
+            return init_settings, env_settings, dotenv_settings
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("api_key", "read_api_key")
     @classmethod
@@ -80,3 +117,33 @@ class Settings(BaseSettings):
                 f"refusing to serve on {self.host} without STORIES_API_KEY: set a key, or set "
                 "STORIES_ALLOW_ANONYMOUS_WRITES=true if anonymous writes are intended"
             )
+
+
+class ConfigurationError(SystemExit):
+    """Invalid configuration, with a message naming each offending variable."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment (and secret files); exit with a readable message when invalid."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as err:
+        raise ConfigurationError(describe_invalid(err)) from None
+
+
+def describe_invalid(err: ValidationError) -> str:
+    """One line per invalid variable, named as the operator sets it; secret values are not echoed."""
+    lines = ["invalid configuration:"]
+    for error in err.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        name = ENV_PREFIX + field.upper() if field else "settings"
+        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+        shown = "" if _confidential(field) or "input" not in error else f" (got {error['input']!r})"
+        lines.append(f"  {name}: {message}{shown}")
+    return "\n".join(lines)
+
+
+def _confidential(field: str) -> bool:
+    """Keys, and database URLs that may carry a password, never appear in messages."""
+    info = Settings.model_fields.get(field)
+    return field == "database_url" or (info is not None and "SecretStr" in str(info.annotation))

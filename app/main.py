@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import errors, migrate
-from app.config import Settings
+from app import errors, migrate, observability
+from app.config import Settings, load_settings
 from app.db import make_engine, make_sessionmaker
 from app.pipeline import StoryService
-from app.routes import articles, clusters, health, match
+from app.routes import articles, clusters, health, match, metrics
 
 DESCRIPTION = """
 POST news articles as a crawler finds them; read back **story clusters**: every report
@@ -20,25 +19,31 @@ of the same event (syndicated copies and independent write-ups) folded into one 
 
 Errors are JSON `{"error": {"code", "message", "field"}}` with a 4xx status; a rejected
 request stores nothing. Writes need `Authorization: Bearer <key>` when `STORIES_API_KEY`
-is set.
+is set. Every response carries `X-Request-ID` (the caller's, when it sent one).
 """
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
+    settings = settings or load_settings()
+    observability.configure_logging(settings)
+    app_metrics = observability.Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         write_engine = make_engine(settings, writer=True)
         read_engine = make_engine(settings, writer=False)
-        migrate.upgrade(write_engine)
-        service = StoryService(make_sessionmaker(write_engine))
-        app.state.settings = settings
-        app.state.service = service
-        app.state.read_engine = read_engine
-        app.state.read_sessions = make_sessionmaker(read_engine)
-        service.load()
         try:
+            if settings.migrate_on_start:
+                migrate.upgrade(write_engine)
+            else:
+                migrate.require_head(write_engine)
+            service = StoryService(make_sessionmaker(write_engine), metrics=app_metrics)
+            app.state.settings = settings
+            app.state.service = service
+            app.state.read_engine = read_engine
+            app.state.read_sessions = make_sessionmaker(read_engine)
+            service.load()
+            app_metrics.watch(service)
             yield
         finally:
             write_engine.dispose()
@@ -46,13 +51,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="stories", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
+    app.state.metrics = app_metrics
     errors.install(app)
     app.add_middleware(errors.BodyLimit, max_bytes=settings.max_body_bytes)
+    # Added last, so outermost: it sees every answer, 413s and 500s included.
+    app.add_middleware(observability.RequestContext, metrics=app_metrics)
     app.include_router(articles.router)
     app.include_router(clusters.router)
     app.include_router(match.router)
     app.include_router(health.router)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    app.include_router(metrics.router)
     return app
 
 

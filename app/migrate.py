@@ -45,3 +45,17 @@ def head() -> str | None:
 def current(engine: Engine) -> str | None:
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+class SchemaBehind(RuntimeError):
+    """The database schema is not the one this build expects."""
+
+
+def require_head(engine: Engine) -> None:
+    """Refuse to go on unless the schema is at head (when another step migrates)."""
+    at, wanted = current(engine), head()
+    if at != wanted:
+        raise SchemaBehind(
+            f"database schema is at revision {at}, this build needs {wanted}: run `stories migrate` "
+            "first, or set STORIES_MIGRATE_ON_START=true"
+        )

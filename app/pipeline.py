@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -22,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import crud
 from app.models import Article, Cluster
+from app.observability import Metrics
 from app.schemas import EARLIEST, FUTURE_TOLERANCE, ArticleIn
 from clustering import fingerprint
 from clustering.assign import Assignment, StoryIndex
@@ -74,31 +78,48 @@ def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def prepare(article: ArticleIn, received_at: datetime, templates: SourceTemplates) -> Prepared:
-    """Run the pure stages (extract, normalise, featurise, fingerprint) on one article."""
+def _untimed(_stage: str) -> AbstractContextManager:
+    return nullcontext()
+
+
+def prepare(
+    article: ArticleIn,
+    received_at: datetime,
+    templates: SourceTemplates,
+    stage: Callable[[str], AbstractContextManager] = _untimed,
+) -> Prepared:
+    """Run the pure stages (extract, normalise, featurise, fingerprint) on one article;
+    ``stage(name)`` times each of them."""
     source = article.key_source
-    if article.html is not None:
-        extraction = extract_html(article.html, source, templates)
-    else:
-        extraction = extract_text(article.text or "", source, templates)
+    with stage("extract"):
+        if article.html is not None:
+            extraction = extract_html(article.html, source, templates)
+        else:
+            extraction = extract_text(article.text or "", source, templates)
     title = article.title or extraction.title
     found = extraction.published_at
     if found is not None and not EARLIEST <= _as_utc(found) <= received_at + FUTURE_TOLERANCE:
         found = None  # a date in the page is a hint, never trusted outside plausible bounds
     published = article.published_at or found or received_at
+    with stage("vectorise"):
+        article_features = features(title, extraction.text)
+    with stage("fingerprint"):
+        signature = fingerprint.signature(words(extraction.text))
     return Prepared(
         article=article,
         extraction=extraction,
-        features=features(title, extraction.text),
-        signature=fingerprint.signature(words(extraction.text)),
+        features=article_features,
+        signature=signature,
         published_at=_as_utc(published),
         source=source,
     )
 
 
 class StoryService:
-    def __init__(self, sessions: sessionmaker[Session]):
+    def __init__(self, sessions: sessionmaker[Session], metrics: Metrics | None = None):
         self.sessions = sessions
+        self.metrics = metrics or Metrics()
+        self._changes: Counter[str] = Counter()  # stories opened/merged by the running transaction
         self.lock = threading.RLock()
         self.templates = SourceTemplates()
         self.index = StoryIndex()
@@ -143,8 +164,10 @@ class StoryService:
 
     # -- pure stages -----------------------------------------------------------
 
-    def prepare(self, article: ArticleIn, received_at: datetime) -> Prepared:
-        return prepare(article, received_at, self.templates)
+    def prepare(
+        self, article: ArticleIn, received_at: datetime, stage: Callable[[str], AbstractContextManager] = _untimed
+    ) -> Prepared:
+        return prepare(article, received_at, self.templates, stage)
 
     # -- writes ----------------------------------------------------------------
 
@@ -154,19 +177,22 @@ class StoryService:
         with self.lock:
             if not self.ready:
                 self._recover()
+            self._changes.clear()
             try:
-                with self.sessions.begin() as session:
+                with self.metrics.stage("transaction"), self.sessions.begin() as session:
                     self._serialise(session)
                     outcomes = []
                     touched: set[int] = set()
                     for article in articles:
                         outcomes.append(self._ingest_one(session, article, received_at, touched))
-                    self._refresh_summaries(session, touched, received_at)
+                    with self.metrics.stage("summarise"):
+                        self._refresh_summaries(session, touched, received_at)
             except BaseException:
                 log.exception("ingest transaction failed; rebuilding caches from the database")
                 self.ready = False
                 self._recover()
                 raise
+            self.metrics.record_committed(outcomes, opened=self._changes["opened"], merged=self._changes["merged"])
         return outcomes
 
     def _recover(self) -> None:
@@ -184,17 +210,20 @@ class StoryService:
         if existing is not None:
             cluster, _ = crud.resolve_cluster(session=session, cluster_id=existing.cluster_id)
             return Outcome(existing.id, cluster.id if cluster else existing.cluster_id, existing.duplicate_of, "existing")
-        prepared = self.prepare(article, received_at)
+        prepared = self.prepare(article, received_at, self.metrics.stage)
         if not prepared.extraction.text.strip():
             kind = "html" if article.html is not None else "text"
             return Outcome(None, None, None, "error", f"no article text could be extracted from {kind}")
-        decision = self.index.assign(prepared.features, prepared.signature, prepared.published_at)
+        with self.metrics.stage("assign"):
+            decision = self.index.assign(prepared.features, prepared.signature, prepared.published_at)
+        stored_from = time.perf_counter()
         cluster_id = decision.story_id
         if cluster_id is None:
             cluster = Cluster(created_at=received_at, updated_at=received_at, keywords=[], sources=[], title="", summary="")
             session.add(cluster)
             session.flush()
             cluster_id = cluster.id
+            self._changes["opened"] += 1
         row = Article(
             url=article.url,
             external_id=article.external_id,
@@ -219,6 +248,7 @@ class StoryService:
             self.templates.learn(prepared.source, prepared.extraction.line_fingerprints)
         cluster_id = self._merge(session, cluster_id, decision, touched)
         touched.add(cluster_id)
+        self.metrics.stage_seconds.labels("store").observe(time.perf_counter() - stored_from)
         return Outcome(row.id, cluster_id, decision.duplicate_of, "created")
 
     def _merge(self, session: Session, cluster_id: int, decision: Assignment, touched: set[int]) -> int:
@@ -233,6 +263,7 @@ class StoryService:
             crud.merge_clusters(session=session, survivor_id=survivor, absorbed_id=absorbed)
             self.index.merge(survivor, absorbed)
             touched.discard(absorbed)
+            self._changes["merged"] += 1
             log.info("story %d merged into %d", absorbed, survivor)
         return survivor
 
