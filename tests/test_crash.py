@@ -143,6 +143,13 @@ def _run(run: CrashRun, server: Server) -> None:
                     time.sleep(0.1)
 
     def killer() -> None:
+        try:
+            kill_and_restart()
+        except Exception as err:  # noqa: BLE001 - a restart that failed is reported, not swallowed
+            run.unexpected.append(f"restart failed: {err}")
+            stop.set()
+
+    def kill_and_restart() -> None:
         rng = random.Random(7)
         while run.kills < KILLS and time.monotonic() < deadline:
             # Kill only a server that is taking writes: some acknowledged since it started.
