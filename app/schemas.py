@@ -162,10 +162,8 @@ class ArticleIn(BaseModel):
             return None
         _no_nul(value, "url")
         if (found := _URL_FORBIDDEN.search(value.strip())) is not None:
-            raise ValueError(
-                f"url contains {'a space' if found.group() == ' ' else f'control character U+{ord(found.group()):04X}'}"
-                " at position " + str(found.start()) + "; percent-encode it"
-            )
+            char = "a space" if found.group() == " " else f"control character U+{ord(found.group()):04X}"
+            raise ValueError(f"url contains {char} at position {found.start()}; percent-encode it")
         try:
             parts = urlsplit(value.strip())
         except ValueError as err:
