@@ -59,6 +59,9 @@ def merge_clusters(*, session: Session, survivor_id: int, absorbed_id: int) -> N
     )
 
 
+_UPSERT_CHUNK = 5_000
+
+
 def add_source_lines(*, session: Session, source: str, fingerprints: set[str]) -> None:
     """Count one more page of ``source`` for each line fingerprint."""
     if not fingerprints:
@@ -66,12 +69,15 @@ def add_source_lines(*, session: Session, source: str, fingerprints: set[str]) -
     rows = [{"source": source, "fingerprint": fp, "pages": 1} for fp in sorted(fingerprints)]
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(SourceLine).values(rows)
-    statement = statement.on_conflict_do_update(
-        index_elements=[SourceLine.source, SourceLine.fingerprint],
-        set_={"pages": SourceLine.pages + 1},
-    )
-    session.execute(statement)
+    # Three parameters a row; chunks keep every statement far below PostgreSQL's
+    # 65,535 and SQLite's 32,766 bound parameters, however many lines a page has.
+    for start in range(0, len(rows), _UPSERT_CHUNK):
+        statement = insert(SourceLine).values(rows[start : start + _UPSERT_CHUNK])
+        statement = statement.on_conflict_do_update(
+            index_elements=[SourceLine.source, SourceLine.fingerprint],
+            set_={"pages": SourceLine.pages + 1},
+        )
+        session.execute(statement)
 
 
 def iter_source_lines(*, session: Session) -> Iterator[SourceLine]:

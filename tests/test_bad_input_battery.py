@@ -725,15 +725,6 @@ def test_injection_string_in_title_and_source_is_stored_verbatim_and_runs_nothin
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "app/crud.py add_source_lines inserts one row per distinct line of the page in a single INSERT; "
-        "PostgreSQL allows 65,535 bind parameters (3 per row), so a page with more than 21,845 distinct "
-        "lines fails in the database and the client gets 503 instead of 201 or a 4xx. Text is capped at "
-        "10,000 lines by the schema; HTML cannot be capped by lines before extraction."
-    ),
-)
 def test_html_page_with_more_distinct_lines_than_postgresql_takes_parameters_is_not_a_5xx(tmp_path):
     paragraphs = "".join(f"<p>Paragraph {i} of the harbour inquiry report adds a new finding.</p>" for i in range(23_000))
     page = f"<html><body><article><h1>Harbour inquiry</h1>{paragraphs}</article></body></html>"
