@@ -89,6 +89,21 @@ def iter_articles(*, session: Session) -> Iterator[Article]:
     yield from session.scalars(select(Article).order_by(Article.id).execution_options(yield_per=2_000))
 
 
+def articles_after(*, session: Session, article_id: int) -> list[Article]:
+    """Stored articles with a higher id than ``article_id``, in id order."""
+    return list(session.scalars(select(Article).where(Article.id > article_id).order_by(Article.id)))
+
+
+def count_merged(*, session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Cluster).where(Cluster.merged_into.is_not(None))) or 0
+
+
+def source_lines_of(*, session: Session, sources: set[str]) -> list[SourceLine]:
+    if not sources:
+        return []
+    return list(session.scalars(select(SourceLine).where(SourceLine.source.in_(sorted(sources)))))
+
+
 def merged_pairs(*, session: Session) -> list[tuple[int, int]]:
     return list(session.execute(select(Cluster.id, Cluster.merged_into).where(Cluster.merged_into.is_not(None))))
 

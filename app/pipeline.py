@@ -121,6 +121,8 @@ class StoryService:
         self.metrics = metrics or Metrics()
         self._changes: Counter[str] = Counter()  # stories opened/merged by the running transaction
         self.lock = threading.RLock()
+        self.last_article_id = 0  # the newest stored article the caches hold
+        self.merges_seen = 0  # merged-away stories the caches know of
         self.templates = SourceTemplates()
         self.index = StoryIndex()
         self.ready = False
@@ -147,20 +149,49 @@ class StoryService:
             templates.load(line.source, line.fingerprint, line.pages)
         index = StoryIndex(self.index.params)
         forward = dict(crud.merged_pairs(session=session))
+        last_id = 0
         for article in crud.iter_articles(session=session):
-            cluster_id = article.cluster_id
-            while cluster_id in forward:  # stale pointer of a merged story
-                cluster_id = forward[cluster_id]
-            index.add(
-                article.id,
-                cluster_id,
-                _as_utc(article.published_at),
-                features(article.title, article.text),
-                fingerprint.from_bytes(article.signature),
-                article.duplicate_of,
-            )
+            self._replay(index, article, forward)
+            last_id = article.id
         self.templates, self.index = templates, index
+        self.last_article_id, self.merges_seen = last_id, len(forward)
         log.info("caches rebuilt: %d articles, %d stories", len(index.article_story_), len(index.stories_))
+
+    @staticmethod
+    def _replay(index: StoryIndex, article: Article, forward: dict[int, int]) -> None:
+        cluster_id = article.cluster_id
+        while cluster_id in forward:  # stale pointer of a merged story
+            cluster_id = forward[cluster_id]
+        index.add(
+            article.id,
+            cluster_id,
+            _as_utc(article.published_at),
+            features(article.title, article.text),
+            fingerprint.from_bytes(article.signature),
+            article.duplicate_of,
+        )
+
+    def _catch_up(self, session: Session) -> None:
+        """Apply what other processes committed since this one last looked.
+
+        Runs inside the serialised step, so nothing commits meanwhile: articles with a
+        higher id than the last one applied are added to the index (ids are handed out
+        under the same lock, so in commit order) and their sources' templates reloaded;
+        a merge made elsewhere rebuilds everything, which is rare.
+        """
+        if crud.count_merged(session=session) != self.merges_seen:
+            self._rebuild(session)
+            return
+        newer = crud.articles_after(session=session, article_id=self.last_article_id)
+        if not newer:
+            return
+        forward = dict(crud.merged_pairs(session=session)) if self.merges_seen else {}
+        for article in newer:
+            self._replay(self.index, article, forward)
+            self.last_article_id = article.id
+        for line in crud.source_lines_of(session=session, sources={a.source for a in newer if a.source}):
+            self.templates.load(line.source, line.fingerprint, line.pages)
+        log.info("caught up with %d articles stored by other processes", len(newer))
 
     # -- pure stages -----------------------------------------------------------
 
@@ -181,6 +212,7 @@ class StoryService:
             try:
                 with self.metrics.stage("transaction"), self.sessions.begin() as session:
                     self._serialise(session)
+                    self._catch_up(session)
                     outcomes = []
                     touched: set[int] = set()
                     for article in articles:
@@ -243,6 +275,7 @@ class StoryService:
         session.add(row)
         session.flush()
         self.index.add(row.id, cluster_id, prepared.published_at, prepared.features, prepared.signature, decision.duplicate_of)
+        self.last_article_id = row.id
         if prepared.source is not None:
             crud.add_source_lines(session=session, source=prepared.source, fingerprints=set(prepared.extraction.line_fingerprints))
             self.templates.learn(prepared.source, prepared.extraction.line_fingerprints)
@@ -262,6 +295,7 @@ class StoryService:
                 continue
             crud.merge_clusters(session=session, survivor_id=survivor, absorbed_id=absorbed)
             self.index.merge(survivor, absorbed)
+            self.merges_seen += 1
             touched.discard(absorbed)
             self._changes["merged"] += 1
             log.info("story %d merged into %d", absorbed, survivor)
@@ -299,6 +333,9 @@ class StoryService:
         with self.lock:
             if not self.ready:
                 self._recover()
+            with self.sessions.begin() as session:
+                self._serialise(session)
+                self._catch_up(session)
             prepared = self.prepare(article, datetime.now(UTC))
             decision = self.index.assign(prepared.features, prepared.signature, prepared.published_at)
             duplicates = [
