@@ -104,6 +104,30 @@ def source_lines_of(*, session: Session, sources: set[str]) -> list[SourceLine]:
     return list(session.scalars(select(SourceLine).where(SourceLine.source.in_(sorted(sources)))))
 
 
+def delete_article(*, session: Session, article: Article) -> None:
+    """Delete ``article``; its copies point at the earliest remaining copy instead."""
+    copies = list(session.scalars(select(Article.id).where(Article.duplicate_of == article.id).order_by(Article.id)))
+    if copies:
+        root, rest = copies[0], copies[1:]
+        session.execute(update(Article).where(Article.id == root).values(duplicate_of=None))
+        if rest:
+            session.execute(update(Article).where(Article.id.in_(rest)).values(duplicate_of=root))
+    session.delete(article)
+    session.flush()
+
+
+def takedowns(*, session: Session) -> int:
+    """How many articles were ever taken down (processes compare it to stay in step)."""
+    stored = get_setting(session=session, key="takedowns")
+    return int(stored["count"]) if stored else 0
+
+
+def count_takedown(*, session: Session) -> int:
+    count = takedowns(session=session) + 1
+    put_setting(session=session, key="takedowns", value={"count": count})
+    return count
+
+
 def merged_pairs(*, session: Session) -> list[tuple[int, int]]:
     return list(session.execute(select(Cluster.id, Cluster.merged_into).where(Cluster.merged_into.is_not(None))))
 

@@ -123,6 +123,7 @@ class StoryService:
         self.lock = threading.RLock()
         self.last_article_id = 0  # the newest stored article the caches hold
         self.merges_seen = 0  # merged-away stories the caches know of
+        self.takedowns_seen = 0  # articles taken down, as far as the caches know
         self.templates = SourceTemplates()
         self.index = StoryIndex()
         self.ready = False
@@ -132,6 +133,7 @@ class StoryService:
     def load(self) -> None:
         """Check the fingerprint scheme and rebuild every cache from the database."""
         with self.lock, self.sessions.begin() as session:
+            self._serialise(session)  # replicas starting together record the scheme once
             stored = crud.get_setting(session=session, key="fingerprint_scheme")
             if stored is None:
                 crud.put_setting(session=session, key="fingerprint_scheme", value=fingerprint.SCHEME)
@@ -155,6 +157,7 @@ class StoryService:
             last_id = article.id
         self.templates, self.index = templates, index
         self.last_article_id, self.merges_seen = last_id, len(forward)
+        self.takedowns_seen = crud.takedowns(session=session)
         log.info("caches rebuilt: %d articles, %d stories", len(index.article_story_), len(index.stories_))
 
     @staticmethod
@@ -179,7 +182,10 @@ class StoryService:
         under the same lock, so in commit order) and their sources' templates reloaded;
         a merge made elsewhere rebuilds everything, which is rare.
         """
-        if crud.count_merged(session=session) != self.merges_seen:
+        if (
+            crud.count_merged(session=session) != self.merges_seen
+            or crud.takedowns(session=session) != self.takedowns_seen
+        ):
             self._rebuild(session)
             return
         newer = crud.articles_after(session=session, article_id=self.last_article_id)
@@ -305,7 +311,11 @@ class StoryService:
         for cluster_id in cluster_ids:
             cluster = session.get(Cluster, cluster_id)
             members = crud.cluster_members(session=session, cluster_id=cluster_id)
-            if cluster is None or not members:
+            if cluster is None:
+                continue
+            if not members:  # every article taken down: the story leaves listings
+                cluster.article_count, cluster.source_count, cluster.sources = 0, 0, []
+                cluster.updated_at = now
                 continue
             summary = summarise(
                 [Member(m.id, m.title, m.text, m.source, _as_utc(m.published_at), m.duplicate_of) for m in members],
@@ -322,6 +332,36 @@ class StoryService:
             cluster.last_published_at = summary.last_published_at
             cluster.representative_article_id = summary.representative_article_id
             cluster.updated_at = now
+
+    def take_down(self, article_id: int) -> int | None:
+        """Delete an article and update its story; returns the story id, or None if unknown.
+
+        Copies of the article are re-rooted on the earliest remaining copy, in the
+        database and in the index alike.
+        """
+        with self.lock:
+            if not self.ready:
+                self._recover()
+            try:
+                with self.sessions.begin() as session:
+                    self._serialise(session)
+                    self._catch_up(session)
+                    article = crud.get_article(session=session, article_id=article_id)
+                    if article is None:
+                        return None
+                    cluster, _ = crud.resolve_cluster(session=session, cluster_id=article.cluster_id)
+                    cluster_id = cluster.id if cluster else article.cluster_id
+                    crud.delete_article(session=session, article=article)
+                    self.index.remove(article_id)
+                    self.takedowns_seen = crud.count_takedown(session=session)
+                    self._refresh_summaries(session, {cluster_id}, datetime.now(UTC))
+            except BaseException:
+                log.exception("takedown failed; rebuilding caches from the database")
+                self.ready = False
+                self._recover()
+                raise
+        log.info("article %d taken down from story %d", article_id, cluster_id)
+        return cluster_id
 
     def _idf(self, terms: list[str]) -> np.ndarray:
         return self.index.df_.idf(term_indices(terms))

@@ -239,6 +239,12 @@ class ArticleResult(BaseModel):
     status: Literal["created", "existing"]
 
 
+class ArticleDeleted(BaseModel):
+    id: int
+    cluster_id: int = Field(description="The story the article left; its summary is already updated.")
+    status: Literal["deleted"]
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str

@@ -36,7 +36,6 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import event
-from sqlalchemy.exc import IntegrityError
 
 from app import migrate
 from app.config import Settings
@@ -260,12 +259,9 @@ def fleet(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         replicas = [Server(database_url, directory / f"replica-{i}.log") for i in range(REPLICAS)]
         run = FleetRun(request.param, database_url, rows, replicas)
         try:
-            # The first replica migrates and records the fingerprint scheme alone; the other two
-            # start together (racing for the migration lock, finding the schema at head). All
-            # three at once on an empty database hits the bug in
-            # test_replicas_starting_at_once_on_an_empty_database_all_come_up.
-            replicas[0].start()
-            run.unexpected += _start_together(replicas[1:])
+            # All three start at once on the empty database: they race for the migration lock
+            # and the assign lock, and exactly one records the fingerprint scheme.
+            run.unexpected += _start_together(replicas)
             assert not run.unexpected, run.unexpected
             _run(run)
             yield run
@@ -419,13 +415,6 @@ def test_every_replica_matches_an_article_to_the_same_story(fleet: FleetRun):
 # -- replicas starting at the same instant on an empty database ------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IntegrityError,
-    reason="app/pipeline.py StoryService.load reads settings['fingerprint_scheme'] and, finding none, inserts "
-    "it without the assign lock: two replicas starting at once on an empty database both insert, and one "
-    "fails with UniqueViolation on pk_settings and exits (stories serve exits 3 during startup)",
-)
 def test_replicas_starting_at_once_on_an_empty_database_all_come_up(tmp_path):
     """Deterministic form of a race seen in about 2 of 5 simultaneous starts of three ``stories serve``:
     both services read the settings table before either writes it (a barrier holds each

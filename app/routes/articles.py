@@ -11,6 +11,7 @@ from app import crud
 from app.deps import Reader, ReadSession, ServiceDep, SettingsDep, StrictJson, Writer
 from app.errors import describe_validation, documented
 from app.schemas import (
+    ArticleDeleted,
     MAX_ID,
     ArticleIn,
     ArticleOut,
@@ -78,7 +79,7 @@ def post_batch(batch: BatchIn, service: ServiceDep, settings: SettingsDep) -> Ba
     return BatchResult(results=[r for r in results if r is not None])
 
 
-@router.api_route("/batch", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+@router.api_route("/batch", methods=["GET", "PUT", "PATCH", "DELETE", "OPTIONS"], include_in_schema=False)
 def batch_other_methods() -> None:
     """``/batch`` is the batch endpoint (POST), not an article id: other methods get 405."""
     raise HTTPException(405, "method not allowed: POST a batch to /v1/articles/batch", headers={"Allow": "POST"})
@@ -110,3 +111,23 @@ def get_article(article_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: Read
         cluster_id=cluster.id if cluster else article.cluster_id,
         duplicate_of=article.duplicate_of,
     )
+
+
+@router.delete(
+    "/{article_id}",
+    response_model=ArticleDeleted,
+    dependencies=[Writer],
+    responses=documented(401, 404, 422, 503),
+    summary="Take an article down: removed from its story, the story's summary updated",
+)
+def delete_article(article_id: Annotated[int, Path(ge=1, le=MAX_ID)], service: ServiceDep) -> ArticleDeleted:
+    cluster_id = service.take_down(article_id)
+    if cluster_id is None:
+        raise HTTPException(404, f"article {article_id} does not exist")
+    return ArticleDeleted(id=article_id, cluster_id=cluster_id, status="deleted")
+
+
+@router.api_route("/{article_id}", methods=["POST", "PUT", "PATCH", "OPTIONS"], include_in_schema=False)
+def article_other_methods(article_id: str) -> None:
+    """An article answers GET and DELETE; other methods get 405 naming both."""
+    raise HTTPException(405, "method not allowed: GET or DELETE an article", headers={"Allow": "GET, DELETE"})
