@@ -21,6 +21,7 @@ run: install
 	$(BIN)/stories serve --host $(HOST) --port $(PORT)
 
 test: install-dev
+	bash .ci/install-browser.sh
 	$(BIN)/pytest -q
 
 clean:
