@@ -1,0 +1,119 @@
+"""Cost as the corpus grows: ingest throughput and RSS against articles stored.
+
+    python -m bench.growth --sizes 10000 100000 --articles 2000 --runs 3 --cache /tmp/bench-stored
+    python -m bench.growth --sizes 10000 100000 300000 1000000 --plot docs/benchmarks.png
+
+For each size, a stored database from ``bench.seed`` (built once into ``--cache`` and
+reused), then ``bench.ingest``'s measurement in a fresh interpreter (so RSS is that
+size's alone): the caches rebuilt from the database (timed), ``--articles`` more
+ingested in batches of ``--batch``, articles/s (median of ``--runs``) and RSS after.
+Prints a table with throughput relative to the smallest size and writes a plot of
+throughput, RSS and cache-rebuild time against size (matplotlib, Agg).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import seed as seeding
+from bench import stream
+from bench.ingest import Run, measure
+from bench.report import machine, median, print_header, require_data, spread
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def stored_db(cache: Path, size: int, workers: int) -> Path:
+    cache.mkdir(parents=True, exist_ok=True)
+    db = cache / f"stored-{size}.db"
+    if not db.exists():
+        print(f"  building {db} with bench.seed ...", flush=True)
+        partial = cache / f"stored-{size}.partial.db"
+        for leftover in cache.glob(f"stored-{size}.partial.db*"):
+            leftover.unlink()
+        result = seeding.seed(partial, size, end=stream.DEFAULT_START, history_days=730.0, seed=11,
+                              workers=workers, progress=False)
+        partial.rename(db)
+        print(f"  seeded {size} articles at {result['rows_per_second']:.0f} rows/s", flush=True)
+    return db
+
+
+def _measure_in_child(db: str, articles: int, batch: int, runs: int, queue) -> None:
+    queue.put(measure(Path(db), articles=articles, batch=batch, runs=runs, verbose=True))
+
+
+def measure_isolated(db: Path, articles: int, batch: int, runs: int) -> list[Run]:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=_measure_in_child, args=(str(db), articles, batch, runs, queue))
+    child.start()
+    result = queue.get()
+    child.join()
+    return result
+
+
+def plot(rows: list[tuple[int, list[Run]]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [size for size, _ in rows]
+    rate = [median([r.articles_per_second for r in runs]) for _, runs in rows]
+    rss = [median([r.rss_bytes / 2**20 for r in runs]) for _, runs in rows]
+    load = [median([r.load_seconds for r in runs]) for _, runs in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    axes[0].plot(sizes, rate, "o-", label="service")
+    axes[0].axhline(3000, color="grey", ls="--", label="goal 3,000/s")
+    axes[0].set(xscale="log", yscale="log", xlabel="articles stored", ylabel="ingest articles/s (median)",
+                title="Ingest throughput")
+    axes[1].plot(sizes, rss, "o-", color="C1", label="service")
+    axes[1].axhline(1536, color="grey", ls="--", label="goal 1.5 GB")
+    axes[1].set(xscale="log", xlabel="articles stored", ylabel="RSS MiB", title="Memory after ingest")
+    axes[2].plot(sizes, load, "o-", color="C2", label="service")
+    axes[2].axhline(15, color="grey", ls="--", label="goal 15 s")
+    axes[2].set(xscale="log", xlabel="articles stored", ylabel="seconds", title="Cache rebuild at start")
+    for ax in axes:
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.suptitle(f"bench.growth, {datetime.now(UTC):%Y-%m-%d}; {machine().split(';')[0].removeprefix('machine: ')}",
+                 fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--articles", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/bench-stored"), help="where seeded databases live")
+    parser.add_argument("--workers", type=int, default=2, help="processes of the bulk loader")
+    parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "benchmarks.png")
+    args = parser.parse_args(argv)
+    require_data()
+    print_header("cost as the corpus grows")
+    rows = []
+    for size in sorted(args.sizes):
+        db = stored_db(args.cache, size, args.workers)
+        print(f"{size} stored:", flush=True)
+        rows.append((size, measure_isolated(db, args.articles, args.batch, args.runs)))
+    base = median([r.articles_per_second for r in rows[0][1]])
+    print("\n| articles stored | ingest articles/s | vs smallest | RSS MiB after | cache rebuild s |")
+    print("|---|---|---|---|---|")
+    for size, runs in rows:
+        rate = median([r.articles_per_second for r in runs])
+        print(f"| {size:,} | {spread([r.articles_per_second for r in runs])} | {rate / base:.2f} | "
+              f"{spread([r.rss_bytes / 2**20 for r in runs], 0)} | {spread([r.load_seconds for r in runs])} |")
+    plot(rows, args.plot)
+    print(f"\nplot: {args.plot}")
+
+
+if __name__ == "__main__":
+    main()

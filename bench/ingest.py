@@ -1,0 +1,187 @@
+"""Whole ingest in one process: ``StoryService`` on a SQLite file, N articles already stored.
+
+    python -m bench.ingest --stored 0 --articles 2000 --batch 200 --runs 3
+    python -m bench.seed --db /tmp/stored-100k.db --stored 100000
+    python -m bench.ingest --from-db /tmp/stored-100k.db --articles 2000 --batch 200 --runs 3 --profile
+
+Each run copies the stored database (``--from-db``, built by ``bench.seed``; or an empty
+migrated one with ``--stored 0``) to a temporary directory, starts a ``StoryService``
+on it as ``stories serve`` does (``load()``: check the scheme, rebuild the caches from
+the database; timed), then ingests the next ``--articles`` articles of a ``bench.stream``
+continuing the stored history, in batches of ``--batch``, exactly as
+``POST /v1/articles/batch`` would (one ``StoryService.ingest`` call, one transaction, a
+batch). Prints articles/s (median of runs), the time to load the caches, the process's
+RSS, and where ingest time went: the service's own stage timings
+(``stories_ingest_stage_seconds``) and, with ``--profile``, the top functions of one
+more run under cProfile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psutil
+
+from app import migrate
+from app.config import Settings
+from app.db import make_engine, make_sessionmaker
+from app.pipeline import StoryService
+from app.schemas import ArticleIn
+from bench import stream
+from bench.report import median, print_header, require_data, spread
+
+PER_ARTICLE = ("extract", "vectorise", "fingerprint", "assign", "store")
+PER_BATCH = ("summarise", "transaction")
+
+
+@dataclass
+class Run:
+    articles_per_second: float
+    load_seconds: float
+    rss_bytes: int
+    stages: dict[str, float] = field(default_factory=dict)  # seconds summed over the run
+    created: int = 0
+
+
+def next_articles(count: int, *, start: datetime, days: float, seed: int = 5) -> list[ArticleIn]:
+    """The stream measured after the stored history (same every run)."""
+    corpus = stream.load_corpus()
+    return [ArticleIn(**stream.posted(a)) for a in
+            stream.articles(corpus, count=count, seed=seed, start=start, days=days, prefix="m")]
+
+
+def stored_count(db: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(db) as connection:
+        return connection.execute("SELECT count(*) FROM articles").fetchone()[0]
+
+
+def copy_database(source: Path | None, directory: Path) -> Path:
+    target = directory / "stories.db"
+    if source is not None:
+        for suffix in ("", "-wal", "-shm"):
+            if Path(f"{source}{suffix}").exists():
+                shutil.copyfile(f"{source}{suffix}", f"{target}{suffix}")
+    return target
+
+
+def stage_sums(service: StoryService) -> dict[str, float]:
+    sums = {}
+    for metric in service.metrics.registry.collect():
+        if metric.name != "stories_ingest_stage_seconds":
+            continue
+        for sample in metric.samples:
+            if sample.name.endswith("_sum"):
+                sums[sample.labels["stage"]] = sample.value
+    return sums
+
+
+def one_run(source: Path | None, articles: list[ArticleIn], batch: int, profiler: cProfile.Profile | None = None) -> Run:
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        db = copy_database(source, Path(tmp))
+        engine = make_engine(Settings(database_url=f"sqlite:///{db}"))
+        try:
+            migrate.upgrade(engine)
+            service = StoryService(make_sessionmaker(engine))
+            began = time.perf_counter()
+            service.load()
+            load_seconds = time.perf_counter() - began
+            if profiler is not None:
+                profiler.enable()
+            began = time.perf_counter()
+            created = 0
+            for i in range(0, len(articles), batch):
+                created += sum(o.status == "created" for o in service.ingest(articles[i : i + batch]))
+            seconds = time.perf_counter() - began
+            if profiler is not None:
+                profiler.disable()
+            rss = psutil.Process().memory_info().rss
+            return Run(len(articles) / seconds, load_seconds, rss, stage_sums(service), created)
+        finally:
+            engine.dispose()
+
+
+def measure(source: Path | None, *, articles: int, batch: int, runs: int, days: float | None = None,
+            start: datetime = stream.DEFAULT_START, verbose: bool = True) -> list[Run]:
+    """``runs`` runs of ingesting ``articles`` after the stored history of ``source``."""
+    stored = stored_count(source) if source is not None else 0
+    if days is None:  # continue at the stored history's pace (2 years by default), at least a day
+        days = max(1.0, articles / max(stored / 730.0, 1.0))
+    stream_articles = next_articles(articles, start=start, days=days)
+    results = []
+    for k in range(runs):
+        run = one_run(source, stream_articles, batch)
+        results.append(run)
+        if verbose:
+            print(f"  run {k + 1}: {run.articles_per_second:.1f} articles/s, caches loaded in {run.load_seconds:.1f} s, "
+                  f"RSS {run.rss_bytes / 2**20:.0f} MiB, {run.created} created", flush=True)
+    return results
+
+
+def print_stages(runs: list[Run], articles: int) -> None:
+    keys = [k for k in (*PER_ARTICLE, *PER_BATCH) if any(k in r.stages for r in runs)]
+    per = {k: median([r.stages.get(k, 0.0) for r in runs]) * 1000 / articles for k in keys}
+    transaction = per.get("transaction", 0.0)
+    inside = sum(v for k, v in per.items() if k != "transaction")
+    print("\n| stage (service's own timings) | ms/article | share of the transaction |")
+    print("|---|---|---|")
+    for k in keys:
+        if k != "transaction":
+            print(f"| {k} | {per[k]:.2f} | {100 * per[k] / transaction:.0f}% |" if transaction else f"| {k} | {per[k]:.2f} | |")
+    print(f"| other (duplicate-key lookups, catch-up, ORM flushes, commit) | {transaction - inside:.2f} | "
+          f"{100 * (transaction - inside) / transaction:.0f}% |" if transaction else "")
+    print(f"| whole transaction | {transaction:.2f} | 100% |")
+
+
+def print_profile(profiler: cProfile.Profile, top: int) -> None:
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(r"/(app|clustering)/", top)
+    print(out.getvalue())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--from-db", type=Path, help="stored database built by bench.seed (copied per run)")
+    parser.add_argument("--stored", type=int, choices=[0], help="0: start from an empty database")
+    parser.add_argument("--articles", type=int, default=2000, help="articles ingested and timed per run")
+    parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--days", type=float, help="days the measured stream spreads over (default: history pace)")
+    parser.add_argument("--profile", action="store_true", help="one more run under cProfile: top functions")
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args(argv)
+    if (args.from_db is None) == (args.stored is None):
+        parser.error("give --from-db FILE or --stored 0")
+    require_data()
+    print_header("whole ingest, one process, SQLite on disk")
+    source = args.from_db
+    stored = stored_count(source) if source else 0
+    print(f"{stored} articles stored; ingesting {args.articles} more in batches of {args.batch}; {args.runs} runs",
+          flush=True)
+    runs = measure(source, articles=args.articles, batch=args.batch, runs=args.runs, days=args.days)
+    print(f"\nthroughput: {spread([r.articles_per_second for r in runs])} articles/s (goal >= 3,000 with 100k stored)")
+    print(f"cache rebuild at start (StoryService.load): {spread([r.load_seconds for r in runs])} s")
+    print(f"RSS after: {spread([r.rss_bytes / 2**20 for r in runs], 0)} MiB")
+    print_stages(runs, args.articles)
+    if args.profile:
+        profiler = cProfile.Profile()
+        days = args.days or max(1.0, args.articles / max(stored / 730.0, 1.0))
+        one_run(source, next_articles(args.articles, start=stream.DEFAULT_START, days=days), args.batch, profiler)
+        print("\ncProfile of one more run (ingest only, cache rebuild excluded):")
+        print_profile(profiler, args.top)
+
+
+if __name__ == "__main__":
+    main()

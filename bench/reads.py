@@ -1,0 +1,101 @@
+"""Read latency: ``GET /v1/clusters`` and ``GET /v1/clusters/{id}`` under 50 concurrent readers.
+
+    python -m bench.seed --db /tmp/stored-100k.db --stored 100000
+    python -m bench.reads --db /tmp/stored-100k.db --readers 50 --seconds 15 --runs 3
+
+Starts a real ``stories serve`` on the stored database (loopback), waits for ``/readyz``,
+then ``--readers`` concurrent clients (asyncio, one connection each) read for
+``--seconds``: each request is, at random, the first page of ``GET /v1/clusters``
+(default sort and limit) or ``GET /v1/clusters/{id}`` of a random live story. Latency is
+per request, from send to the last byte; p50/p99 per route and requests/s, median of
+``--runs`` runs (the server is started once). Nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sqlite3
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import httpx
+
+warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+
+from bench.report import percentile, print_header, spread  # noqa: E402
+from tests.servers import Server  # noqa: E402
+
+START_TIMEOUT = 1800.0
+
+
+async def read_for(url: str, ids: list[int], readers: int, seconds: float, seed: int) -> dict[str, list[float]]:
+    latencies: dict[str, list[float]] = {"list": [], "one": []}
+    errors = [0]
+    rng = random.Random(seed)
+    limits = httpx.Limits(max_connections=readers, max_keepalive_connections=readers)
+    async with httpx.AsyncClient(base_url=url, timeout=60.0, limits=limits) as client:
+        deadline = time.perf_counter() + seconds
+
+        async def reader() -> None:
+            while time.perf_counter() < deadline:
+                route = "list" if rng.random() < 0.5 else "one"
+                path = "/v1/clusters" if route == "list" else f"/v1/clusters/{rng.choice(ids)}"
+                began = time.perf_counter()
+                response = await client.get(path)
+                await response.aread()
+                latencies[route].append(time.perf_counter() - began)
+                errors[0] += response.status_code != 200
+
+        await asyncio.gather(*(reader() for _ in range(readers)))
+    if errors[0]:
+        print(f"  {errors[0]} requests did not answer 200")
+    return latencies
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", type=Path, required=True, help="stored SQLite database (bench.seed)")
+    parser.add_argument("--readers", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args(argv)
+    if not args.db.exists():
+        parser.error(f"{args.db} does not exist: build it with python -m bench.seed")
+    print_header("reads under concurrent readers")
+    with sqlite3.connect(args.db) as connection:
+        stored = connection.execute("SELECT count(*) FROM articles").fetchone()[0]
+        ids = [r[0] for r in connection.execute(
+            "SELECT id FROM clusters WHERE merged_into IS NULL AND article_count > 0 ORDER BY random() LIMIT 5000")]
+    print(f"{stored} articles stored, {args.readers} readers, {args.seconds:g} s a run, {args.runs} runs", flush=True)
+    results = {"list": {"p50": [], "p99": []}, "one": {"p50": [], "p99": []}}
+    rates = []
+    with tempfile.TemporaryDirectory(prefix="bench-reads-") as tmp:
+        began = time.perf_counter()
+        server = Server(f"sqlite:///{args.db}", Path(tmp) / "serve.log").start(timeout=START_TIMEOUT)
+        print(f"  ready in {time.perf_counter() - began:.1f} s", flush=True)
+        try:
+            for run in range(args.runs):
+                latencies = asyncio.run(read_for(server.url, ids, args.readers, args.seconds, run))
+                total = sum(len(v) for v in latencies.values())
+                rates.append(total / args.seconds)
+                for route, values in latencies.items():
+                    results[route]["p50"].append(1000 * percentile(values, 50))
+                    results[route]["p99"].append(1000 * percentile(values, 99))
+                print(f"  run {run + 1}: {total / args.seconds:.0f} requests/s; list p50 "
+                      f"{results['list']['p50'][-1]:.1f} ms p99 {results['list']['p99'][-1]:.1f} ms; one p50 "
+                      f"{results['one']['p50'][-1]:.1f} ms p99 {results['one']['p99'][-1]:.1f} ms", flush=True)
+        finally:
+            server.stop()
+    print("\n| route | p50 ms | p99 ms (goal <= 20) |")
+    print("|---|---|---|")
+    print(f"| GET /v1/clusters | {spread(results['list']['p50'])} | {spread(results['list']['p99'])} |")
+    print(f"| GET /v1/clusters/{{id}} | {spread(results['one']['p50'])} | {spread(results['one']['p99'])} |")
+    print(f"requests/s (both routes): {spread(rates, 0)}")
+
+
+if __name__ == "__main__":
+    main()
