@@ -170,7 +170,7 @@ def _local_service(settings: Settings, stack: ExitStack):
         migrations.upgrade(engine)
     else:
         migrations.require_head(engine)
-    service = StoryService(make_sessionmaker(engine))
+    service = StoryService(make_sessionmaker(engine), horizon_days=settings.index_horizon_days)
     service.load()
     return service
 
@@ -281,6 +281,40 @@ def export(
         if partial and partial.exists():
             partial.unlink()
     typer.echo(f"{writer.clusters} clusters, {writer.articles} articles written", err=True)
+
+
+@cli.command()
+def prune(
+    before: Annotated[str, typer.Option(help="Delete stories whose newest article is older than this ISO 8601 time.")],
+    dry_run: Annotated[bool, typer.Option(help="Count what would go, delete nothing.")] = False,
+) -> None:
+    """Delete old stories with their articles, for retention; newer stories are untouched.
+
+    A story goes whole or not at all: one with an article at or after --before stays.
+    Running servers rebuild their caches before their next write.
+    """
+    from app import crud
+    from app import migrate as migrations
+    from app.db import make_engine, make_sessionmaker
+    from app.pipeline import StoryService
+
+    cutoff = _when(before)
+    settings = _settings()
+    engine = make_engine(settings)
+    try:
+        migrations.require_head(engine)
+        if dry_run:
+            with make_sessionmaker(engine).begin() as session:
+                pruned = crud.prune(session=session, before=cutoff)
+                session.rollback()
+            verb = "would delete"
+        else:
+            pruned = StoryService(make_sessionmaker(engine)).prune(cutoff)
+            verb = "deleted"
+    finally:
+        engine.dispose()
+    typer.echo(f"{verb} {pruned.stories} stories and {pruned.articles} articles last published before "
+               f"{cutoff.isoformat()}")
 
 
 def main() -> None:

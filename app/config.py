@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from clustering.assign import AssignParams
+
 DEFAULT_DATABASE_URL = "sqlite:///./data/stories.db"
 ENV_PREFIX = "STORIES_"
 # Docker and Compose mount secrets here; a file named after a variable
@@ -43,9 +45,28 @@ class Settings(BaseSettings):
     shutdown_timeout: float = Field(
         20.0, ge=0, le=3600, description="Seconds `stories serve` lets in-flight requests finish after SIGTERM."
     )
+    index_horizon_days: float = Field(
+        180.0,
+        le=36_500,
+        description=(
+            "Stories whose newest article is older than the newest stored article by more than this many days "
+            "leave the in-memory indexes (they stay readable; nothing joins them any more)."
+        ),
+    )
     migrate_on_start: bool = Field(
         True, description="Migrate the schema before serving; when false, refuse to start unless it is at head."
     )
+
+    @field_validator("index_horizon_days")
+    @classmethod
+    def _covers_window(cls, value: float) -> float:
+        window = AssignParams().window_days
+        if value < window:
+            raise ValueError(
+                f"must be at least the {window:g}-day assignment window, or articles could not join stories "
+                "the decision would still consider"
+            )
+        return value
 
     @classmethod
     def settings_customise_sources(

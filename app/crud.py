@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import base64
 import json
+import zlib
 from collections.abc import Iterator
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Select, Text, and_, cast, exists, func, or_, select, update
+import numpy as np
+
+from sqlalchemy import Text, and_, case, cast, delete, distinct, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from app.models import Article, Cluster, Setting, SourceLine
+from app.models import Article, Change, Cluster, Setting, SourceLine, TermArchive
+from clustering.vectorise import DocumentFrequencies
 
 
 class InvalidCursor(ValueError):
@@ -60,6 +65,7 @@ def merge_clusters(*, session: Session, survivor_id: int, absorbed_id: int) -> N
 
 
 _UPSERT_CHUNK = 5_000
+_DELETE_CHUNK = 2_000  # ids in one IN (...) list
 
 
 def add_source_lines(*, session: Session, source: str, fingerprints: set[str]) -> None:
@@ -84,18 +90,32 @@ def iter_source_lines(*, session: Session) -> Iterator[SourceLine]:
     yield from session.scalars(select(SourceLine).execution_options(yield_per=10_000))
 
 
-def iter_articles(*, session: Session) -> Iterator[Article]:
-    """Every stored article in insertion order (to rebuild in-memory indexes)."""
-    yield from session.scalars(select(Article).order_by(Article.id).execution_options(yield_per=2_000))
+def iter_articles(*, session: Session, active_since: datetime | None = None) -> Iterator[Article]:
+    """Stored articles in insertion order (to rebuild in-memory indexes); with
+    ``active_since``, only those of stories whose newest article is that recent."""
+    statement = select(Article)
+    if active_since is not None:
+        statement = statement.join(Cluster, Article.cluster_id == Cluster.id).where(
+            Cluster.last_published_at >= active_since
+        )
+    yield from session.scalars(statement.order_by(Article.id).execution_options(yield_per=2_000))
+
+
+def stream_clock(*, session: Session) -> datetime | None:
+    """The newest ``published_at`` ever stored (it never goes back, even after removals)."""
+    stored = get_setting(session=session, key="stream_clock")
+    if stored is not None:
+        return datetime.fromisoformat(stored["at"])
+    return session.scalar(select(func.max(Article.published_at)))
+
+
+def put_stream_clock(*, session: Session, at: datetime) -> None:
+    put_setting(session=session, key="stream_clock", value={"at": at.isoformat()})
 
 
 def articles_after(*, session: Session, article_id: int) -> list[Article]:
     """Stored articles with a higher id than ``article_id``, in id order."""
     return list(session.scalars(select(Article).where(Article.id > article_id).order_by(Article.id)))
-
-
-def count_merged(*, session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(Cluster).where(Cluster.merged_into.is_not(None))) or 0
 
 
 def source_lines_of(*, session: Session, sources: set[str]) -> list[SourceLine]:
@@ -116,16 +136,100 @@ def delete_article(*, session: Session, article: Article) -> None:
     session.flush()
 
 
-def takedowns(*, session: Session) -> int:
-    """How many articles were ever taken down (processes compare it to stay in step)."""
-    stored = get_setting(session=session, key="takedowns")
+def reshapes(*, session: Session) -> int:
+    """How many changes replaying new articles cannot reproduce (merges, takedowns,
+    prunes) were ever committed; a process whose caches saw fewer rebuilds them."""
+    stored = get_setting(session=session, key="reshapes")
     return int(stored["count"]) if stored else 0
 
 
-def count_takedown(*, session: Session) -> int:
-    count = takedowns(session=session) + 1
-    put_setting(session=session, key="takedowns", value={"count": count})
+def count_reshape(*, session: Session) -> int:
+    count = reshapes(session=session) + 1
+    put_setting(session=session, key="reshapes", value={"count": count})
     return count
+
+
+@dataclass(frozen=True)
+class Pruned:
+    story_ids: list[int]
+    articles: int
+
+    @property
+    def stories(self) -> int:
+        return len(self.story_ids)
+
+
+def prune(*, session: Session, before: datetime) -> Pruned:
+    """Delete the stories whose newest article is older than ``before``, with their
+    articles and the ids merged into them. Stories left empty by takedowns whose last
+    update is older than ``before`` go too."""
+    doomed = list(
+        session.scalars(
+            select(Cluster.id).where(
+                Cluster.merged_into.is_(None),
+                or_(
+                    Cluster.last_published_at < before,
+                    and_(Cluster.article_count == 0, Cluster.updated_at < before),
+                ),
+            )
+        )
+    )
+    articles = 0
+    for start in range(0, len(doomed), _DELETE_CHUNK):
+        chunk = doomed[start : start + _DELETE_CHUNK]
+        members = select(Article.id).where(Article.cluster_id.in_(chunk))
+        # Copies always share their original's story; this only guards the foreign key.
+        session.execute(
+            update(Article)
+            .where(Article.duplicate_of.in_(members), Article.cluster_id.not_in(chunk))
+            .values(duplicate_of=None)
+        )
+        session.execute(update(Article).where(Article.cluster_id.in_(chunk)).values(duplicate_of=None))
+        articles += session.execute(delete(Article).where(Article.cluster_id.in_(chunk))).rowcount
+        session.execute(delete(Cluster).where(Cluster.merged_into.in_(chunk)))
+        session.execute(delete(Cluster).where(Cluster.id.in_(chunk)))
+    return Pruned(doomed, articles)
+
+
+def _int32s(data: bytes) -> np.ndarray:
+    return np.frombuffer(zlib.decompress(data), dtype="<i4")
+
+
+def get_term_archive(*, session: Session) -> DocumentFrequencies | None:
+    row = session.get(TermArchive, 1)
+    if row is None:
+        return None
+    return DocumentFrequencies.from_counts(row.n_docs, _int32s(row.terms), _int32s(row.counts))
+
+
+def put_term_archive(*, session: Session, archive: DocumentFrequencies) -> None:
+    n_docs, terms, counts = archive.to_counts()
+    session.merge(
+        TermArchive(
+            id=1,
+            n_docs=n_docs,
+            terms=zlib.compress(terms.astype("<i4").tobytes()),
+            counts=zlib.compress(counts.astype("<i4").tobytes()),
+        )
+    )
+
+
+# -- change feed -----------------------------------------------------------------
+
+
+def add_changes(*, session: Session, changes: list[dict]) -> None:
+    """Append events to the feed in list order (``seq`` follows insertion, under the assign lock)."""
+    for start in range(0, len(changes), _UPSERT_CHUNK):
+        session.add_all([Change(**change) for change in changes[start : start + _UPSERT_CHUNK]])
+        session.flush()
+
+
+def changes_after(*, session: Session, after: int, limit: int) -> list[Change]:
+    return list(session.scalars(select(Change).where(Change.seq > after).order_by(Change.seq).limit(limit)))
+
+
+def last_change(*, session: Session) -> int:
+    return session.scalar(select(func.max(Change.seq))) or 0
 
 
 def merged_pairs(*, session: Session) -> list[tuple[int, int]]:
@@ -142,17 +246,48 @@ def put_setting(*, session: Session, key: str, value: dict) -> None:
 
 
 # -- listing -------------------------------------------------------------------
+#
+# Pages are cut from a snapshot, so paging never skips nor repeats a story while
+# articles keep arriving. The first page records the newest article and story ids
+# (ids grow in commit order, under the assign lock); every later page ranks the
+# stories that existed then by what they held then: a story that gained articles
+# since is ranked by its articles up to the snapshot. Stories opened after the first
+# page are left for the next paging. ``trending`` ranks by growth in the
+# ``TRENDING_HOURS`` before the newest article at the snapshot:
+#
+#     score = articles published in the window + 2 x outlets new to the story in it
+#
+# and lists only stories with a score (growth) in that window.
 
 _MAX_ID = 2**63 - 1
-SORTS = {
-    "latest": (Cluster.last_published_at, "time"),
-    "largest": (Cluster.article_count, "int"),
-}
+SORTS = ("latest", "largest", "trending")
+TRENDING_HOURS = 24
+_SORT_COLUMN = {"latest": Cluster.last_published_at, "largest": Cluster.article_count}
 
 
-def encode_cursor(sort: str, key: object, cluster_id: int) -> str:
-    value = key.isoformat() if isinstance(key, datetime) else key
-    raw = json.dumps([sort, value, cluster_id], separators=(",", ":")).encode()
+@dataclass(frozen=True)
+class Snapshot:
+    """What a paging saw first: the newest article and story ids, and the stream clock."""
+
+    article_id: int
+    cluster_id: int
+    clock: datetime | None
+
+
+@dataclass(frozen=True)
+class Cursor:
+    sort: str
+    key: object  # latest: a time; largest and trending: an int
+    cluster_id: int
+    snapshot: Snapshot
+
+
+def encode_cursor(cursor: Cursor) -> str:
+    key = cursor.key.isoformat() if isinstance(cursor.key, datetime) else cursor.key
+    snap = cursor.snapshot
+    clock = snap.clock.isoformat() if snap.clock else None
+    raw = json.dumps([cursor.sort, key, cursor.cluster_id, snap.article_id, snap.cluster_id, clock],
+                     separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -160,19 +295,34 @@ def _bounded_int(value: object) -> bool:
     return type(value) is int and 0 <= value <= _MAX_ID  # bool is not an int here
 
 
-def decode_cursor(cursor: str, sort: str) -> tuple[object, int]:
+def decode_cursor(cursor: str, sort: str) -> Cursor:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        cursor_sort, value, cluster_id = json.loads(raw)
-        if cursor_sort != sort or not _bounded_int(cluster_id):
+        cursor_sort, key, cluster_id, article_at, cluster_at, clock = json.loads(raw)
+        if cursor_sort != sort or not all(_bounded_int(v) for v in (cluster_id, article_at, cluster_at)):
             raise ValueError
-        if SORTS[sort][1] == "time":
-            value = datetime.fromisoformat(value)
-        elif not _bounded_int(value):
+        if sort == "latest":
+            key = datetime.fromisoformat(key)
+        elif not _bounded_int(key):
             raise ValueError
+        clock = None if clock is None else datetime.fromisoformat(clock)
     except (ValueError, TypeError, KeyError, UnicodeDecodeError) as err:
         raise InvalidCursor("cursor is not one this service issued for this sort order") from err
-    return value, cluster_id
+    return Cursor(sort, key, cluster_id, Snapshot(article_at, cluster_at, clock))
+
+
+def snapshot(*, session: Session) -> Snapshot:
+    return Snapshot(
+        session.scalar(select(func.max(Article.id))) or 0,
+        session.scalar(select(func.max(Cluster.id))) or 0,
+        stream_clock(session=session),
+    )
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    key: object
+    cluster_id: int
 
 
 def list_clusters(
@@ -188,33 +338,148 @@ def list_clusters(
     min_articles: int = 1,
 ) -> tuple[list[Cluster], str | None]:
     """One page of live clusters in ``sort`` order and the cursor of the next page."""
-    column, _ = SORTS[sort]
-    statement: Select = select(Cluster).where(Cluster.merged_into.is_(None), Cluster.article_count >= max(min_articles, 1))
-    if since is not None:
-        statement = statement.where(Cluster.last_published_at >= since)
-    if until is not None:
-        statement = statement.where(Cluster.first_published_at <= until)
+    if sort not in SORTS:
+        raise ValueError(f"sort must be one of {SORTS}")
+    after = decode_cursor(cursor, sort) if cursor is not None else None
+    snap = after.snapshot if after else snapshot(session=session)
+    live = _live_clusters(session, snap, source, q)
+    if sort == "trending":
+        ranked = _trending(session, snap, live, since, until, min_articles, after, limit + 1)
+    else:
+        ranked = _ranked(session, sort, snap, live, since, until, min_articles, after, limit + 1)
+    rows = {c.id: c for c in session.scalars(select(Cluster).where(Cluster.id.in_([r.cluster_id for r in ranked])))}
+    ranked = [r for r in ranked if r.cluster_id in rows]
+    next_cursor = None
+    if len(ranked) > limit:
+        ranked = ranked[:limit]
+        last = ranked[-1]
+        next_cursor = encode_cursor(Cursor(sort, last.key, last.cluster_id, snap))
+    return [rows[r.cluster_id] for r in ranked], next_cursor
+
+
+def _live_clusters(session: Session, snap: Snapshot, source: str | None, q: str | None) -> list:
+    """Conditions on ``Cluster``: the story existed at the snapshot and still does, and
+    matches the filters that read current values."""
+    conditions = [Cluster.merged_into.is_(None), Cluster.id <= snap.cluster_id]
     if source is not None:
-        statement = statement.where(
-            exists().where(Article.cluster_id == Cluster.id, Article.source == source)
-        )
+        conditions.append(exists().where(Article.cluster_id == Cluster.id, Article.source == source))
     if q:
         lower = func.unicode_lower if session.get_bind().dialect.name == "sqlite" else func.lower
         pattern = "%" + q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        statement = statement.where(
+        conditions.append(
             or_(
                 lower(Cluster.title).like(pattern, escape="\\"),
                 lower(cast(Cluster.keywords, Text)).like(pattern, escape="\\"),
             )
         )
-    if cursor is not None:
-        key, last_id = decode_cursor(cursor, sort)
-        statement = statement.where(or_(column < key, and_(column == key, Cluster.id < last_id)))
-    statement = statement.order_by(column.desc(), Cluster.id.desc()).limit(limit + 1)
-    rows = list(session.scalars(statement))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = encode_cursor(sort, getattr(last, column.key), last.id)
-    return rows, next_cursor
+    return conditions
+
+
+def _before(key: object, cluster_id: int, after: Cursor | None) -> bool:
+    return after is None or (key, cluster_id) < (after.key, after.cluster_id)
+
+
+def _ranked(
+    session: Session,
+    sort: str,
+    snap: Snapshot,
+    live: list,
+    since: datetime | None,
+    until: datetime | None,
+    min_articles: int,
+    after: Cursor | None,
+    count: int,
+) -> list[_Ranked]:
+    """``count`` stories by ``sort`` as of the snapshot, after the cursor."""
+    column = _SORT_COLUMN[sort]
+    grown = set(session.scalars(select(Article.cluster_id).where(Article.id > snap.article_id).distinct()))
+    # Stories untouched since the snapshot: their stored summary is what they were then.
+    statement = select(Cluster.id, column).where(
+        *live, Cluster.id.not_in(grown), Cluster.article_count >= max(min_articles, 1)
+    )
+    if since is not None:
+        statement = statement.where(Cluster.last_published_at >= since)
+    if until is not None:
+        statement = statement.where(Cluster.first_published_at <= until)
+    if after is not None:
+        statement = statement.where(
+            or_(column < after.key, and_(column == after.key, Cluster.id < after.cluster_id))
+        )
+    statement = statement.order_by(column.desc(), Cluster.id.desc()).limit(count)
+    ranked = [_Ranked(key, cid) for cid, key in session.execute(statement)]
+    if grown:
+        # Stories that grew since: ranked by their articles up to the snapshot.
+        then = session.execute(
+            select(
+                Article.cluster_id,
+                func.count(),
+                func.min(Article.published_at),
+                func.max(Article.published_at),
+            )
+            .join(Cluster, Cluster.id == Article.cluster_id)
+            .where(*live, Cluster.id.in_(grown), Article.id <= snap.article_id)
+            .group_by(Article.cluster_id)
+        )
+        for cid, articles, first, last in then:
+            first, last = _utc(first), _utc(last)
+            key = last if sort == "latest" else articles
+            if (
+                articles >= max(min_articles, 1)
+                and (since is None or last >= since)
+                and (until is None or first <= until)
+                and _before(key, cid, after)
+            ):
+                ranked.append(_Ranked(key, cid))
+        ranked.sort(key=lambda r: (r.key, r.cluster_id), reverse=True)
+    return ranked[:count]
+
+
+def _trending(
+    session: Session,
+    snap: Snapshot,
+    live: list,
+    since: datetime | None,
+    until: datetime | None,
+    min_articles: int,
+    after: Cursor | None,
+    count: int,
+) -> list[_Ranked]:
+    """``count`` stories by growth in the trending window before the snapshot's clock."""
+    if snap.clock is None:
+        return []
+    start = snap.clock - timedelta(hours=TRENDING_HOURS)
+    earlier = aliased(Article)
+    outlet_before = (
+        exists()
+        .where(
+            earlier.cluster_id == Article.cluster_id,
+            earlier.source == Article.source,
+            earlier.published_at <= start,
+            earlier.id <= snap.article_id,
+        )
+    )
+    new_outlets = func.count(distinct(case((~outlet_before, Article.source))))
+    score = (func.count() + 2 * new_outlets).label("score")
+    statement = (
+        select(Article.cluster_id, score)
+        .join(Cluster, Cluster.id == Article.cluster_id)
+        .where(
+            Article.id <= snap.article_id,
+            Article.published_at > start,
+            Article.published_at <= snap.clock,
+            *live,
+            Cluster.article_count >= max(min_articles, 1),
+        )
+        .group_by(Article.cluster_id)
+    )
+    if since is not None:
+        statement = statement.where(Cluster.last_published_at >= since)
+    if until is not None:
+        statement = statement.where(Cluster.first_published_at <= until)
+    ranked = [_Ranked(int(key), cid) for cid, key in session.execute(statement) if _before(int(key), cid, after)]
+    ranked.sort(key=lambda r: (r.key, r.cluster_id), reverse=True)
+    return ranked[:count]
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

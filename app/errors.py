@@ -42,6 +42,14 @@ class ApiError(StarletteHTTPException):
         self.field = field
 
 
+_EXAMPLES = {
+    400: {"code": "invalid_json", "message": "request body is not acceptable JSON: Expecting value"},
+    401: {"code": "unauthorized", "message": "missing or wrong bearer token"},
+    404: {"code": "not_found", "message": "cluster 99 does not exist"},
+    413: {"code": "too_large", "message": "request body is larger than 5000000 bytes"},
+    422: {"code": "invalid", "message": "Input should be greater than or equal to 1", "field": "limit"},
+    503: {"code": "unavailable", "message": "database unavailable, retry later"},
+}
 _DOCUMENTED = {
     400: "The body is not JSON, or is ambiguous JSON (a repeated key, NaN); nothing was stored.",
     401: "Missing or wrong bearer token (writes when STORIES_API_KEY is set, reads when "
@@ -56,7 +64,14 @@ _DOCUMENTED = {
 
 def documented(*statuses: int) -> dict[int | str, dict]:
     """OpenAPI ``responses`` entries for these error statuses, all with the JSON error body."""
-    return {status: {"model": ErrorResponse, "description": _DOCUMENTED[status]} for status in statuses}
+    return {
+        status: {
+            "model": ErrorResponse,
+            "description": _DOCUMENTED[status],
+            "content": {"application/json": {"example": {"error": _EXAMPLES[status]}}},
+        }
+        for status in statuses
+    }
 
 
 def _parse_failure(exc: StarletteHTTPException) -> str | None:

@@ -95,7 +95,7 @@ def evaluate(rows: list[dict], batch_size: int = 1, database_url: str | None = N
         settings = Settings(database_url=url)
         engine = make_engine(settings)
         migrate.upgrade(engine)
-        service = StoryService(make_sessionmaker(engine))
+        service = StoryService(make_sessionmaker(engine), horizon_days=settings.index_horizon_days)
         service.load()
         rejected = 0
         started = time.perf_counter()

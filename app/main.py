@@ -11,7 +11,7 @@ from app import errors, migrate, observability
 from app.config import Settings, load_settings
 from app.db import make_engine, make_sessionmaker
 from app.pipeline import StoryService
-from app.routes import articles, clusters, health, match, metrics
+from app.routes import articles, changes, clusters, health, match, metrics
 
 DESCRIPTION = """
 POST news articles as a crawler finds them; read back **story clusters**: every report
@@ -37,7 +37,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 migrate.upgrade(write_engine)
             else:
                 migrate.require_head(write_engine)
-            service = StoryService(make_sessionmaker(write_engine), metrics=app_metrics)
+            service = StoryService(
+                make_sessionmaker(write_engine), metrics=app_metrics, horizon_days=settings.index_horizon_days
+            )
             app.state.settings = settings
             app.state.service = service
             app.state.read_engine = read_engine
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(articles.router)
     app.include_router(clusters.router)
     app.include_router(match.router)
+    app.include_router(changes.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     return app

@@ -57,6 +57,7 @@ class Cluster(Base):
     """A story: its summary is kept up to date on every change of its members."""
 
     __tablename__ = "clusters"
+    __table_args__ = {"sqlite_autoincrement": True}  # a deleted id is never handed out again
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     merged_into: Mapped[int | None] = mapped_column(ForeignKey("clusters.id"), index=True)
@@ -77,7 +78,10 @@ class Article(Base):
     """One article as received, with what the pipeline made of it."""
 
     __tablename__ = "articles"
-    __table_args__ = (Index("ix_articles_cluster_published", "cluster_id", "published_at"),)
+    __table_args__ = (
+        Index("ix_articles_cluster_published", "cluster_id", "published_at"),
+        {"sqlite_autoincrement": True},  # a deleted id is never handed out again
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     url: Mapped[str | None] = mapped_column(String(2048), unique=True)
@@ -113,3 +117,38 @@ class Setting(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[dict] = mapped_column(JSON)
+
+
+class TermArchive(Base):
+    """Document frequencies of the articles that left the in-memory index window.
+
+    One row. ``terms`` and ``counts`` are zlib-compressed little-endian int32 arrays of
+    equal length: the non-zero entries of the hashed-term frequency table.
+    """
+
+    __tablename__ = "term_archive"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n_docs: Mapped[int] = mapped_column(BigInteger)
+    terms: Mapped[bytes] = mapped_column(LargeBinary)
+    counts: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Change(Base):
+    """One event of the change feed, numbered in commit order by ``seq``.
+
+    ``kind`` is ``created`` (an article opened the story), ``grew`` (an article joined
+    it), ``merged`` (the story was folded into ``into_cluster_id``), ``article_deleted``
+    (an article was taken down) or ``pruned`` (retention deleted the story).
+    """
+
+    __tablename__ = "changes"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    seq: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    cluster_id: Mapped[int] = mapped_column(Id)
+    article_id: Mapped[int | None] = mapped_column(Id)
+    into_cluster_id: Mapped[int | None] = mapped_column(Id)
+    article_count: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import crud
@@ -28,7 +28,7 @@ from app.models import Article, Cluster
 from app.observability import Metrics
 from app.schemas import EARLIEST, FUTURE_TOLERANCE, ArticleIn
 from clustering import fingerprint
-from clustering.assign import Assignment, StoryIndex
+from clustering.assign import Assignment, StoryIndex, body_centrality
 from clustering.extract import Extraction, SourceTemplates, extract_html, extract_text
 from clustering.normalise import words
 from clustering.summarise import Member, summarise
@@ -116,16 +116,24 @@ def prepare(
 
 
 class StoryService:
-    def __init__(self, sessions: sessionmaker[Session], metrics: Metrics | None = None):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        metrics: Metrics | None = None,
+        horizon_days: float | None = None,
+    ):
         self.sessions = sessions
         self.metrics = metrics or Metrics()
+        self.horizon_days = horizon_days  # stories quieter than this leave the in-memory index
         self._changes: Counter[str] = Counter()  # stories opened/merged by the running transaction
+        self._events: list[dict] = []  # change-feed events of the running transaction, in order
+        self.evictions_stored = 0  # index evictions whose document frequencies are stored
         self.lock = threading.RLock()
         self.last_article_id = 0  # the newest stored article the caches hold
-        self.merges_seen = 0  # merged-away stories the caches know of
-        self.takedowns_seen = 0  # articles taken down, as far as the caches know
+        self.reshapes_seen = 0  # merges, takedowns and prunes the caches know of
+        self.clock_stored: datetime | None = None  # the stream clock as stored
         self.templates = SourceTemplates()
-        self.index = StoryIndex()
+        self.index = StoryIndex(horizon_days=horizon_days)
         self.ready = False
 
     # -- start-up --------------------------------------------------------------
@@ -149,15 +157,22 @@ class StoryService:
         templates = SourceTemplates()
         for line in crud.iter_source_lines(session=session):
             templates.load(line.source, line.fingerprint, line.pages)
-        index = StoryIndex(self.index.params)
+        index = StoryIndex(self.index.params, self.horizon_days)
+        archive = crud.get_term_archive(session=session)
+        if archive is not None:
+            index.load_archive(archive)
         forward = dict(crud.merged_pairs(session=session))
-        last_id = 0
-        for article in crud.iter_articles(session=session):
+        clock = crud.stream_clock(session=session)
+        active_since = index.horizon_start(clock) if clock is not None else None
+        for article in crud.iter_articles(session=session, active_since=active_since):
             self._replay(index, article, forward)
-            last_id = article.id
+        if clock is not None:
+            index.advance_clock(clock)
         self.templates, self.index = templates, index
-        self.last_article_id, self.merges_seen = last_id, len(forward)
-        self.takedowns_seen = crud.takedowns(session=session)
+        self.last_article_id = session.scalar(select(func.max(Article.id))) or 0
+        self.reshapes_seen = crud.reshapes(session=session)
+        self.clock_stored = clock
+        self.evictions_stored = index.evictions_
         log.info("caches rebuilt: %d articles, %d stories", len(index.article_story_), len(index.stories_))
 
     @staticmethod
@@ -180,20 +195,16 @@ class StoryService:
         Runs inside the serialised step, so nothing commits meanwhile: articles with a
         higher id than the last one applied are added to the index (ids are handed out
         under the same lock, so in commit order) and their sources' templates reloaded;
-        a merge made elsewhere rebuilds everything, which is rare.
+        a merge, takedown or prune made elsewhere rebuilds everything, which is rare.
         """
-        if (
-            crud.count_merged(session=session) != self.merges_seen
-            or crud.takedowns(session=session) != self.takedowns_seen
-        ):
+        if crud.reshapes(session=session) != self.reshapes_seen:
             self._rebuild(session)
             return
         newer = crud.articles_after(session=session, article_id=self.last_article_id)
         if not newer:
             return
-        forward = dict(crud.merged_pairs(session=session)) if self.merges_seen else {}
-        for article in newer:
-            self._replay(self.index, article, forward)
+        for article in newer:  # no merge happened since: every cluster id is live
+            self._replay(self.index, article, {})
             self.last_article_id = article.id
         for line in crud.source_lines_of(session=session, sources={a.source for a in newer if a.source}):
             self.templates.load(line.source, line.fingerprint, line.pages)
@@ -215,6 +226,7 @@ class StoryService:
             if not self.ready:
                 self._recover()
             self._changes.clear()
+            self._events.clear()
             try:
                 with self.metrics.stage("transaction"), self.sessions.begin() as session:
                     self._serialise(session)
@@ -223,8 +235,10 @@ class StoryService:
                     touched: set[int] = set()
                     for article in articles:
                         outcomes.append(self._ingest_one(session, article, received_at, touched))
+                    self._store_window(session)
                     with self.metrics.stage("summarise"):
                         self._refresh_summaries(session, touched, received_at)
+                    self._record_events(session, received_at)
             except BaseException:
                 log.exception("ingest transaction failed; rebuilding caches from the database")
                 self.ready = False
@@ -232,6 +246,32 @@ class StoryService:
                 raise
             self.metrics.record_committed(outcomes, opened=self._changes["opened"], merged=self._changes["merged"])
         return outcomes
+
+    def _store_window(self, session: Session) -> None:
+        """Store the stream clock and, when stories left the index, what they counted."""
+        clock = self.index.clock_
+        if clock is not None and (self.clock_stored is None or clock > self.clock_stored):
+            crud.put_stream_clock(session=session, at=clock)
+            self.clock_stored = clock
+        if self.index.evictions_ != self.evictions_stored:
+            crud.put_term_archive(session=session, archive=self.index.archive_)
+            self.evictions_stored = self.index.evictions_
+
+    def _event(self, kind: str, cluster_id: int, article_id: int | None = None, into: int | None = None) -> None:
+        self._events.append({"kind": kind, "cluster_id": cluster_id, "article_id": article_id, "into_cluster_id": into})
+
+    def _record_events(self, session: Session, at: datetime) -> None:
+        """Write this transaction's events with each story's article count once it commits."""
+        if not self._events:
+            return
+        ids = {e["into_cluster_id"] or e["cluster_id"] for e in self._events}
+        counts = dict(session.execute(select(Cluster.id, Cluster.article_count).where(Cluster.id.in_(ids))).all())
+        crud.add_changes(
+            session=session,
+            changes=[{**e, "article_count": counts.get(e["into_cluster_id"] or e["cluster_id"], 0), "at": at}
+                     for e in self._events],
+        )
+        self._events.clear()
 
     def _recover(self) -> None:
         """Rebuild the caches after a failed transaction (they may hold its changes)."""
@@ -262,6 +302,9 @@ class StoryService:
             session.flush()
             cluster_id = cluster.id
             self._changes["opened"] += 1
+            opened = True
+        else:
+            opened = False
         row = Article(
             url=article.url,
             external_id=article.external_id,
@@ -281,6 +324,7 @@ class StoryService:
         session.add(row)
         session.flush()
         self.index.add(row.id, cluster_id, prepared.published_at, prepared.features, prepared.signature, decision.duplicate_of)
+        self._event("created" if opened else "grew", cluster_id, row.id)
         self.last_article_id = row.id
         if prepared.source is not None:
             crud.add_source_lines(session=session, source=prepared.source, fingerprints=set(prepared.extraction.line_fingerprints))
@@ -300,8 +344,9 @@ class StoryService:
             if absorbed == survivor:
                 continue
             crud.merge_clusters(session=session, survivor_id=survivor, absorbed_id=absorbed)
+            self._event("merged", absorbed, into=survivor)
             self.index.merge(survivor, absorbed)
-            self.merges_seen += 1
+            self.reshapes_seen = crud.count_reshape(session=session)
             touched.discard(absorbed)
             self._changes["merged"] += 1
             log.info("story %d merged into %d", absorbed, survivor)
@@ -317,9 +362,12 @@ class StoryService:
                 cluster.article_count, cluster.source_count, cluster.sources = 0, 0, []
                 cluster.updated_at = now
                 continue
+            centrality = self.index.centrality(cluster_id)
+            if centrality is None:  # a story outside the index window (late or old article)
+                centrality = body_centrality({m.id: features(m.title, m.text) for m in members}, self.index.df_)
             summary = summarise(
                 [Member(m.id, m.title, m.text, m.source, _as_utc(m.published_at), m.duplicate_of) for m in members],
-                self.index.centrality(cluster_id),
+                centrality,
                 self._idf,
             )
             cluster.title = summary.title
@@ -353,8 +401,13 @@ class StoryService:
                     cluster_id = cluster.id if cluster else article.cluster_id
                     crud.delete_article(session=session, article=article)
                     self.index.remove(article_id)
-                    self.takedowns_seen = crud.count_takedown(session=session)
-                    self._refresh_summaries(session, {cluster_id}, datetime.now(UTC))
+                    self.reshapes_seen = crud.count_reshape(session=session)
+                    now = datetime.now(UTC)
+                    self._refresh_summaries(session, {cluster_id}, now)
+                    self._events.clear()
+                    self._event("article_deleted", cluster_id, article_id)
+                    self._record_events(session, now)
+                    self._store_window(session)
             except BaseException:
                 log.exception("takedown failed; rebuilding caches from the database")
                 self.ready = False
@@ -362,6 +415,31 @@ class StoryService:
                 raise
         log.info("article %d taken down from story %d", article_id, cluster_id)
         return cluster_id
+
+    def prune(self, before: datetime) -> crud.Pruned:
+        """Delete stories whose newest article is older than ``before`` (see ``crud.prune``).
+
+        Every process, this one included, rebuilds its caches before its next decision.
+        """
+        with self.lock:
+            with self.sessions.begin() as session:
+                self._serialise(session)
+                pruned = crud.prune(session=session, before=before)
+                if pruned.stories:
+                    crud.count_reshape(session=session)
+                    now = datetime.now(UTC)
+                    crud.add_changes(
+                        session=session,
+                        changes=[
+                            {"kind": "pruned", "cluster_id": cid, "article_id": None, "into_cluster_id": None,
+                             "article_count": 0, "at": now}
+                            for cid in pruned.story_ids
+                        ],
+                    )
+            if pruned.stories:
+                self.ready = False
+        log.info("pruned %d stories (%d articles) older than %s", pruned.stories, pruned.articles, before.isoformat())
+        return pruned
 
     def _idf(self, terms: list[str]) -> np.ndarray:
         return self.index.df_.idf(term_indices(terms))

@@ -232,7 +232,31 @@ class ArticleIn(BaseModel):
         return None
 
 
+def _example(example: dict) -> ConfigDict:
+    """A model config carrying one example for the OpenAPI document (shown at /docs)."""
+    return ConfigDict(json_schema_extra={"examples": [example]})
+
+
+_SUMMARY_EXAMPLE = {
+    "id": 7,
+    "title": "Putin arrives in Pyongyang for talks with Kim Jong Un",
+    "summary": "Russian President Vladimir Putin arrived in Pyongyang on Tuesday for his first visit to North "
+    "Korea in 24 years, where leader Kim Jong Un greeted him at the airport.",
+    "article_count": 3,
+    "source_count": 3,
+    "sources": [{"name": "news.example.com", "articles": 1}, {"name": "wire.example.org", "articles": 1},
+                {"name": "daily.example.net", "articles": 1}],
+    "keywords": ["putin", "pyongyang", "kim jong un", "partnership", "north korea"],
+    "first_published_at": "2024-06-18T22:00:00Z",
+    "last_published_at": "2024-06-19T06:10:00Z",
+    "updated_at": "2024-06-19T06:10:02Z",
+    "representative_article_id": 118,
+}
+
+
 class ArticleResult(BaseModel):
+    model_config = _example({"id": 118, "cluster_id": 7, "duplicate_of": None, "status": "created"})
+
     id: int
     cluster_id: int
     duplicate_of: int | None
@@ -240,6 +264,8 @@ class ArticleResult(BaseModel):
 
 
 class ArticleDeleted(BaseModel):
+    model_config = _example({"id": 118, "cluster_id": 7, "status": "deleted"})
+
     id: int
     cluster_id: int = Field(description="The story the article left; its summary is already updated.")
     status: Literal["deleted"]
@@ -252,11 +278,31 @@ class ErrorBody(BaseModel):
 
 
 class ErrorResponse(BaseModel):
+    model_config = _example(
+        {"error": {"code": "invalid", "message": "exactly one of text or html is required", "field": "text"}}
+    )
+
     error: ErrorBody
 
 
 class BatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "articles": [
+                        {"url": "https://news.example.com/world/putin-pyongyang-visit",
+                         "title": "Putin arrives in Pyongyang for talks with Kim Jong Un",
+                         "text": "Russian President Vladimir Putin arrived in Pyongyang on Tuesday ...",
+                         "published_at": "2024-06-18T22:00:00Z"},
+                        {"url": "https://wire.example.org/putin-pyongyang",
+                         "text": "Russian President Vladimir Putin arrived in Pyongyang on Tuesday ..."},
+                    ]
+                }
+            ]
+        },
+    )
 
     articles: list[Any] = Field(..., description="Articles, each as for POST /v1/articles.")
 
@@ -273,10 +319,38 @@ class BatchItem(BaseModel):
 
 
 class BatchResult(BaseModel):
+    model_config = _example(
+        {
+            "results": [
+                {"index": 0, "id": 118, "cluster_id": 7, "duplicate_of": None, "status": "created"},
+                {"index": 1, "status": "error",
+                 "error": {"code": "invalid", "message": "exactly one of text or html is required",
+                           "field": "articles[1].text"}},
+            ]
+        }
+    )
+
     results: list[BatchItem]
 
 
 class ArticleOut(BaseModel):
+    model_config = _example(
+        {
+            "id": 118,
+            "url": "https://news.example.com/world/putin-pyongyang-visit",
+            "external_id": None,
+            "title": "Putin arrives in Pyongyang for talks with Kim Jong Un",
+            "source": "news.example.com",
+            "language": "en",
+            "published_at": "2024-06-18T22:00:00Z",
+            "received_at": "2024-06-18T22:01:10Z",
+            "text": "Russian President Vladimir Putin arrived in Pyongyang on Tuesday ...",
+            "removed_lines": {"template": 14, "menu": 2},
+            "cluster_id": 7,
+            "duplicate_of": None,
+        }
+    )
+
     id: int
     url: str | None
     external_id: str | None
@@ -297,6 +371,8 @@ class SourceCount(BaseModel):
 
 
 class ClusterSummary(BaseModel):
+    model_config = _example(_SUMMARY_EXAMPLE)
+
     id: int
     title: str
     summary: str
@@ -320,6 +396,21 @@ class ClusterArticle(BaseModel):
 
 
 class ClusterDetail(ClusterSummary):
+    model_config = _example(
+        {
+            **_SUMMARY_EXAMPLE,
+            "merged_into": None,
+            "articles": [
+                {"id": 118, "url": "https://news.example.com/world/putin-pyongyang-visit",
+                 "title": "Putin arrives in Pyongyang for talks with Kim Jong Un", "source": "news.example.com",
+                 "published_at": "2024-06-18T22:00:00Z", "duplicate_of": None},
+                {"id": 121, "url": "https://wire.example.org/putin-pyongyang",
+                 "title": "Putin arrives in Pyongyang for talks with Kim Jong Un", "source": "wire.example.org",
+                 "published_at": "2024-06-19T01:00:00Z", "duplicate_of": 118},
+            ],
+        }
+    )
+
     merged_into: int | None = Field(
         None, description="Set when the requested id was merged away: the id answering for it."
     )
@@ -327,6 +418,8 @@ class ClusterDetail(ClusterSummary):
 
 
 class ClusterPage(BaseModel):
+    model_config = _example({"clusters": [_SUMMARY_EXAMPLE], "next_cursor": "WyJsYXRlc3QiLCIyMDI0LTA2LTE5VDA2OjEwOjAwKzAwOjAwIiw3LDEyMSw5LCIyMDI0LTA2LTE5VDA2OjEwOjAwKzAwOjAwIl0"})
+
     clusters: list[ClusterSummary]
     next_cursor: str | None
 
@@ -337,6 +430,49 @@ class MatchDuplicate(BaseModel):
 
 
 class MatchResult(BaseModel):
+    model_config = _example({"cluster_id": 7, "score": 1.0, "duplicates": [{"article_id": 118, "similarity": 0.95}]})
+
     cluster_id: int | None = Field(description="The story the text would join; null: it would open a new one.")
     score: float = Field(description="Assignment score against that story (1.0 for a near-duplicate).")
     duplicates: list[MatchDuplicate]
+
+
+class ChangeOut(BaseModel):
+    """One change-feed event."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"seq": 41, "kind": "grew", "cluster_id": 7, "article_id": 118, "into_cluster_id": None,
+                 "article_count": 5, "at": "2024-06-19T08:00:02Z"}
+            ]
+        }
+    )
+
+    seq: int = Field(description="Position in the feed: increases with every event, in commit order.")
+    kind: Literal["created", "grew", "merged", "article_deleted", "pruned"] = Field(
+        description=(
+            "created: an article opened the story; grew: an article joined it; merged: the story was folded "
+            "into `into_cluster_id`; article_deleted: an article was taken down; pruned: retention deleted "
+            "the story."
+        )
+    )
+    cluster_id: int
+    article_id: int | None = Field(description="The article of created, grew and article_deleted events.")
+    into_cluster_id: int | None = Field(description="The surviving story of a merged event.")
+    article_count: int = Field(
+        description="The story's article count once the write committed (for merged: the survivor's; 0 when gone)."
+    )
+    at: datetime = Field(description="When the write that made the event was received.")
+
+
+class ChangePage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"changes": [ChangeOut.model_config["json_schema_extra"]["examples"][0]],
+                                         "next_after": 41}]}
+    )
+
+    changes: list[ChangeOut]
+    next_after: int = Field(
+        description="Pass as `after` for the next call: the last `seq` returned, or `after` itself when none was."
+    )

@@ -24,9 +24,10 @@ reaches ``threshold``; other stories at ``merge_threshold`` or above are merged 
 
 from __future__ import annotations
 
+import heapq
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -127,10 +128,27 @@ def _days_outside(at: datetime, first: datetime, last: datetime) -> float:
 
 
 class StoryIndex:
-    """Active stories, near-duplicates and document frequencies, in memory."""
+    """Active stories, near-duplicates and document frequencies, in memory.
 
-    def __init__(self, params: AssignParams | None = None):
+    With a ``horizon_days``, the index covers a window: a story whose newest article
+    is older than the start of the window (``horizon_start``: the newest article added,
+    the stream's clock ``clock_``, less the horizon, floored to the UTC day) leaves it
+    with its articles' vectors and signatures. Nothing joins it afterwards. Document
+    frequencies keep counting what left; those counts are kept apart in ``archive_`` so
+    the caller can store them. Which stories are in the window depends only on the
+    articles added, so ``load_archive`` followed by replaying the stored articles of the
+    stories inside the window rebuilds the same index.
+    """
+
+    def __init__(self, params: AssignParams | None = None, horizon_days: float | None = None):
+        if horizon_days is not None and horizon_days <= 0:
+            raise ValueError("horizon_days must be positive (or None to keep every story)")
         self.params = params or AssignParams()
+        self.horizon_days = horizon_days
+        self.clock_: datetime | None = None
+        self._expiry: list[tuple[datetime, int]] = []  # (a story's newest article, story id), a heap
+        self.archive_ = DocumentFrequencies()  # document frequencies of the articles that left
+        self.evictions_ = 0  # how many times stories left (the caller stores ``archive_`` when it moves)
         self.stories_: dict[int, _Story] = {}
         self.article_story_: dict[int, int] = {}
         self.duplicate_root_: dict[int, int] = {}
@@ -151,6 +169,18 @@ class StoryIndex:
         if body.nnz > self.params.candidate_terms:
             weight = body.data * self.df_.idf(body.indices)
             top = body.indices[np.argpartition(-weight, self.params.candidate_terms)[: self.params.candidate_terms]]
+        return np.unique(np.concatenate([feats.title.indices, feats.names.indices, top]))
+
+    def _posting_terms(self, feats: ArticleFeatures) -> np.ndarray:
+        """The terms a stored article is found by: all title and name terms, its most
+        frequent body terms. Unlike the query side, no document frequencies take part,
+        so the postings depend only on which articles a story holds (a rebuild makes
+        the same ones whatever it replays first)."""
+        body = feats.body
+        top = body.indices
+        if body.nnz > self.params.candidate_terms:
+            order = np.lexsort((body.indices, -body.data))  # by weight, ties by term
+            top = body.indices[order[: self.params.candidate_terms]]
         return np.unique(np.concatenate([feats.title.indices, feats.names.indices, top]))
 
     def _candidate_stories(self, feats: ArticleFeatures, published_at: datetime) -> list[_Story]:
@@ -245,8 +275,65 @@ class StoryIndex:
             self.duplicate_root_[article_id] = self.duplicate_root_.get(duplicate_of, duplicate_of)
         self.near_duplicates_.add(article_id, signature)
         self.df_.add(feats.terms)
-        for term in self._key_terms(feats):
+        for term in self._posting_terms(feats):
             self.postings_.setdefault(int(term), set()).add(story_id)
+        self._expires(story)
+        self.advance_clock(published_at)
+        if self.clock_ is not None and (cutoff := self.horizon_start(self.clock_)) is not None:
+            self._evict(cutoff)  # a late article older than the window leaves at once
+
+    def advance_clock(self, at: datetime) -> None:
+        """Move the stream's clock to ``at`` if it is newer; stories outside the window leave."""
+        if self.clock_ is not None and at <= self.clock_:
+            return
+        self.clock_ = at
+        cutoff = self.horizon_start(at)
+        if cutoff is not None:
+            self._evict(cutoff)
+
+    def horizon_start(self, clock: datetime) -> datetime | None:
+        """The oldest newest-article time a story may have to stay in the window at ``clock``.
+
+        Floored to the UTC day, so stories leave in one batch a day of stream time.
+        """
+        if self.horizon_days is None:
+            return None
+        start = clock - timedelta(days=self.horizon_days)
+        return start.replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def load_archive(self, archive: DocumentFrequencies) -> None:
+        """Start an empty index from stored document frequencies of articles that left."""
+        if self.df_.n_docs_:
+            raise ValueError("load_archive needs an empty index: load it before replaying articles")
+        self.archive_ = archive
+        self.df_ = archive.copy()
+
+    def _expires(self, story: _Story) -> None:
+        if self.horizon_days is not None:
+            heapq.heappush(self._expiry, (story.last, story.id))
+
+    def _evict(self, cutoff: datetime) -> None:
+        """Drop every story whose newest article is older than ``cutoff``."""
+        evicted = False
+        while self._expiry and self._expiry[0][0] < cutoff:
+            _, story_id = heapq.heappop(self._expiry)
+            story = self.stories_.get(story_id)
+            if story is None or story.last >= cutoff:
+                continue  # merged, removed, or grown since this entry was pushed
+            del self.stories_[story_id]
+            evicted = True
+            for article_id, member in story.members.items():
+                self.article_story_.pop(article_id, None)
+                self.duplicate_root_.pop(article_id, None)
+                self.near_duplicates_.remove(article_id)
+                self.archive_.add(member.features.terms)
+                for term in self._posting_terms(member.features):
+                    postings = self.postings_.get(int(term))
+                    if postings is not None:
+                        postings.discard(story_id)
+                        if not postings:
+                            del self.postings_[int(term)]
+        self.evictions_ += evicted
 
     def remove(self, article_id: int) -> int | None:
         """Forget an article; returns its story id. An emptied story is dropped."""
@@ -273,6 +360,9 @@ class StoryIndex:
             story.sums[name].eliminate_zeros()
         times = [m.published_at for m in story.members.values()]
         story.first, story.last = min(times), max(times)
+        self._expires(story)
+        if self.clock_ is not None and (cutoff := self.horizon_start(self.clock_)) is not None:
+            self._evict(cutoff)
         return story_id
 
     def merge(self, survivor_id: int, absorbed_id: int) -> None:
@@ -283,17 +373,27 @@ class StoryIndex:
             survivor.sums[name] = survivor.sums[name] + absorbed.sums[name]
         survivor.first = min(survivor.first, absorbed.first)
         survivor.last = max(survivor.last, absorbed.last)
+        self._expires(survivor)
         survivor.members.update(absorbed.members)
         for article_id in absorbed.members:
             self.article_story_[article_id] = survivor_id
-            for term in self._key_terms(absorbed.members[article_id].features):
+            for term in self._posting_terms(absorbed.members[article_id].features):
                 self.postings_.setdefault(int(term), set()).add(survivor_id)
 
-    def centrality(self, story_id: int) -> dict[int, float]:
-        """Cosine of each member's body to its story's body centroid (IDF-weighted)."""
-        story = self.stories_[story_id]
-        centroid = self.df_.weigh(story.sums["body"])
-        return {
-            article_id: float(self.df_.weigh(m.features.body).multiply(centroid).sum())
-            for article_id, m in story.members.items()
-        }
+    def centrality(self, story_id: int) -> dict[int, float] | None:
+        """Cosine of each member's body to its story's body centroid (IDF-weighted);
+        None for a story outside the index."""
+        story = self.stories_.get(story_id)
+        if story is None:
+            return None
+        return body_centrality({a: m.features for a, m in story.members.items()}, self.df_, story.sums["body"])
+
+
+def body_centrality(
+    members: dict[int, ArticleFeatures], df: DocumentFrequencies, body_sum: sp.csr_matrix | None = None
+) -> dict[int, float]:
+    """Cosine of each member's body to the members' body centroid, IDF-weighted by ``df``."""
+    if body_sum is None:
+        body_sum = sum((f.body for f in members.values()), sp.csr_matrix((1, N_FEATURES)))
+    centroid = df.weigh(body_sum)
+    return {article_id: float(df.weigh(f.body).multiply(centroid).sum()) for article_id, f in members.items()}

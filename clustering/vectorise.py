@@ -86,6 +86,28 @@ class DocumentFrequencies:
         self.df_[terms] -= 1
         self.n_docs_ -= 1
 
+    def copy(self) -> DocumentFrequencies:
+        other = DocumentFrequencies()
+        other.n_docs_, other.df_ = self.n_docs_, self.df_.copy()
+        return other
+
+    def to_counts(self) -> tuple[int, np.ndarray, np.ndarray]:
+        """(documents, term indices, counts): the non-zero frequencies, to store."""
+        terms = np.flatnonzero(self.df_).astype(np.int32)
+        return self.n_docs_, terms, self.df_[terms]
+
+    @classmethod
+    def from_counts(cls, n_docs: int, terms: np.ndarray, counts: np.ndarray) -> DocumentFrequencies:
+        """Inverse of ``to_counts``; refuses indices or counts that cannot be frequencies."""
+        if len(terms) != len(counts) or n_docs < 0:
+            raise ValueError("terms and counts must pair up, and n_docs must not be negative")
+        if len(terms) and (terms.min() < 0 or terms.max() >= N_FEATURES or counts.min() < 0):
+            raise ValueError(f"term indices must lie in [0, {N_FEATURES}) and counts must not be negative")
+        frequencies = cls()
+        frequencies.n_docs_ = int(n_docs)
+        frequencies.df_[terms] = counts
+        return frequencies
+
     def idf(self, indices: np.ndarray) -> np.ndarray:
         """Smoothed IDF, ``ln((1 + n) / (1 + df)) + 1`` as in scikit-learn."""
         return np.log((1.0 + self.n_docs_) / (1.0 + self.df_[indices])) + 1.0

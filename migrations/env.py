@@ -21,9 +21,17 @@ def run_migrations_online() -> None:
     engine = make_engine(Settings())
     with engine.connect() as connection:
         _run(connection)
+        connection.commit()
 
 
 def _run(connection) -> None:
+    if connection.dialect.name == "sqlite":
+        # Batch migrations rebuild SQLite tables (copy, drop, rename); dropping a table
+        # that others reference fails while foreign keys are enforced. The pragma only
+        # takes effect outside a transaction, so it comes first; app.migrate turns
+        # enforcement back on and checks every reference once the upgrade committed.
+        # The raw driver connection, so no BEGIN is emitted first.
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

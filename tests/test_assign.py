@@ -340,3 +340,72 @@ def test_higher_threshold_turns_a_join_into_a_new_story():
     index = StoryIndex(AssignParams(threshold=1.0, merge_threshold=1.0))
     add(index, 1, 100, BRIDGE_GAZETTE)
     assert assign(index, BRIDGE_COURIER).story_id is None
+
+
+# -- the index window (retention) ------------------------------------------------
+
+
+@pytest.fixture
+def windowed() -> StoryIndex:
+    """A 100-day window holding the bridge story (100) and, 30 days later, the orchestra (200)."""
+    built = StoryIndex(horizon_days=100)
+    add(built, 1, 100, BRIDGE_GAZETTE)
+    add(built, 2, 200, ORCHESTRA, at=T0 + timedelta(days=30))
+    return built
+
+
+def test_story_quieter_than_the_horizon_leaves_the_index(windowed):
+    add(windowed, 3, 300, MILL, at=T0 + timedelta(days=101))
+    assert set(windowed.stories_) == {200, 300}
+    assert windowed.story_of(1) is None
+    assert 1 not in windowed.near_duplicates_
+    assert windowed.df_.n_docs_ == 3, "document frequencies keep counting what left"
+    assert windowed.archive_.n_docs_ == 1 and windowed.evictions_ == 1
+    assert all(100 not in stories for stories in windowed.postings_.values())
+
+
+def test_story_that_keeps_growing_stays_in_the_window(windowed):
+    add(windowed, 3, 100, BRIDGE_COURIER, at=T0 + timedelta(days=60))
+    add(windowed, 4, 300, MILL, at=T0 + timedelta(days=150))
+    assert set(windowed.stories_) == {100, 300}
+
+
+def test_copy_of_an_article_that_left_the_window_opens_a_new_story(windowed):
+    add(windowed, 3, 300, MILL, at=T0 + timedelta(days=101))
+    decision = assign(windowed, GAZETTE_COPY, at=T0 + timedelta(days=101))
+    assert decision.story_id is None and decision.duplicate_of is None
+
+
+def test_late_article_older_than_the_horizon_leaves_at_once(windowed):
+    add(windowed, 3, 300, MILL, at=T0 + timedelta(days=150))
+    add(windowed, 4, 400, FERRY, at=T0 + timedelta(days=10))
+    assert set(windowed.stories_) == {300}
+
+
+def test_replaying_the_stories_inside_the_window_rebuilds_the_same_index(windowed):
+    add(windowed, 3, 300, MILL, at=T0 + timedelta(days=101))
+    clock = windowed.clock_
+    rebuilt = StoryIndex(horizon_days=100)
+    rebuilt.load_archive(windowed.archive_.copy())
+    add(rebuilt, 2, 200, ORCHESTRA, at=T0 + timedelta(days=30))
+    add(rebuilt, 3, 300, MILL, at=T0 + timedelta(days=101))
+    rebuilt.advance_clock(clock)
+    assert set(rebuilt.stories_) == set(windowed.stories_)
+    assert rebuilt.df_.n_docs_ == windowed.df_.n_docs_
+    assert (rebuilt.df_.df_ == windowed.df_.df_).all()
+    assert rebuilt.postings_ == windowed.postings_
+
+
+def test_takedown_that_narrows_a_story_below_the_horizon_evicts_it():
+    built = StoryIndex(horizon_days=100)
+    add(built, 1, 100, BRIDGE_GAZETTE)
+    add(built, 2, 100, BRIDGE_COURIER, at=T0 + timedelta(days=50))
+    add(built, 3, 300, MILL, at=T0 + timedelta(days=120))
+    assert set(built.stories_) == {100, 300}
+    built.remove(2)
+    assert set(built.stories_) == {300}
+
+
+def test_horizon_must_be_positive():
+    with pytest.raises(ValueError, match="horizon_days"):
+        StoryIndex(horizon_days=0)

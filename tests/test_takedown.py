@@ -92,3 +92,13 @@ def test_a_takedown_by_one_process_is_seen_by_another_on_the_same_database(setti
         late = _post(two, article(url="https://late.example.com/p", source="late.example.com"))
         assert late["duplicate_of"] == copy["id"]
         assert late["cluster_id"] == copy["cluster_id"]
+
+
+def test_the_id_of_a_taken_down_article_is_never_handed_out_again(client):
+    first = _post(client, article())
+    newest = _post(client, OTHER)
+    client.delete(f"/v1/articles/{newest['id']}")
+    client.delete(f"/v1/articles/{first['id']}")
+    again = _post(client, article(url="https://news.example.com/again"))
+    assert again["id"] > newest["id"]
+    assert again["cluster_id"] > first["cluster_id"]

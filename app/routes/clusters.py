@@ -46,9 +46,10 @@ def _issued_cursor(cursor: str | None, sort: str) -> None:
     if cursor is None:
         return
     try:
-        key, _ = crud.decode_cursor(cursor, sort)
-        if isinstance(key, datetime):
-            as_utc(key)  # a forged time UTC cannot hold would fail only when bound to the query
+        found = crud.decode_cursor(cursor, sort)
+        for when in (found.key, found.snapshot.clock):
+            if isinstance(when, datetime):
+                as_utc(when)  # a forged time UTC cannot hold would fail only when bound to the query
     except (crud.InvalidCursor, ValueError):
         raise ApiError(422, "cursor is not one this service issued for this sort order", code="invalid",
                        field="cursor") from None
@@ -59,10 +60,18 @@ def _issued_cursor(cursor: str | None, sort: str) -> None:
     response_model=ClusterPage,
     responses=documented(401, 422, 503),
     summary="Story summaries, newest activity first",
+    description=(
+        "`sort`: `latest` (newest `last_published_at` first), `largest` (most articles first) or "
+        "`trending` (growth in the 24 hours before the newest article: articles published in that window "
+        "plus 2 for each outlet new to the story in it; only stories that grew in the window are listed).\n\n"
+        "Pages come from a snapshot taken at the first page: following `next_cursor` never skips or repeats "
+        "a story while articles keep arriving. A story that grows meanwhile keeps the rank it had at the "
+        "first page; stories opened after it appear in the next paging."
+    ),
 )
 def list_clusters(
     session: ReadSession,
-    sort: Literal["latest", "largest"] = "latest",
+    sort: Literal["latest", "largest", "trending"] = "latest",
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     cursor: Annotated[QueryText | None, Query(max_length=512)] = None,
     since: QueryTime | None = None,

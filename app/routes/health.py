@@ -10,12 +10,28 @@ from app import migrate
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process is up (no I/O)")
+@router.get(
+    "/healthz",
+    summary="The process is up (no I/O)",
+    responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}},
+)
 def healthz() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Database reachable, schema at head, caches loaded")
+_READY = {"status": "ready", "checks": {"database": True, "schema": True, "caches": True}}
+_NOT_READY = {"status": "not ready", "checks": {"database": True, "schema": False, "caches": False}}
+
+
+@router.get(
+    "/readyz",
+    summary="Database reachable, schema at head, caches loaded",
+    responses={
+        200: {"description": "Ready to serve.", "content": {"application/json": {"example": _READY}}},
+        503: {"description": "Not ready: the failing checks are false.",
+              "content": {"application/json": {"example": _NOT_READY}}},
+    },
+)
 def readyz(request: Request) -> JSONResponse:
     checks = {"database": False, "schema": False, "caches": bool(request.app.state.service.ready)}
     try:

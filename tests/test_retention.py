@@ -1,0 +1,177 @@
+"""Retention: the in-memory index window (STORIES_INDEX_HORIZON_DAYS) and `stories prune`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.config import Settings
+from app.main import create_app
+from tests.factories import article
+
+OLD = article()  # 2024-06-18: Putin in Pyongyang
+OLD_COPY = article(url="https://wire.example.org/putin-pyongyang", source="wire.example.org",
+                   published_at="2024-06-19T06:00:00Z")
+NEW = article(
+    url="https://harbour.example.net/ferry",
+    source="harbour.example.net",
+    title="Night ferry to Skye Harbour cancelled as storm nears the coast",
+    text=(
+        "The operator of the night ferry between Port Elwin and Skye Harbour cancelled Friday's crossings as "
+        "a storm moved towards the coast, with gusts of up to 110 kilometres an hour forecast.\n"
+        "Passengers holding tickets can travel on Saturday's morning sailing or ask for a refund, the company "
+        "said, adding that freight bookings would be honoured first once the weather cleared."
+    ),
+    published_at="2025-01-10T12:00:00Z",
+)
+
+
+@pytest.fixture
+def windowed(database_url) -> Settings:
+    return Settings(database_url=database_url, index_horizon_days=100)
+
+
+def post(client: TestClient, body: dict) -> dict:
+    response = client.post("/v1/articles", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def index_state(client: TestClient) -> dict:
+    index = client.app.state.service.index
+    return {
+        "stories": {sid: sorted(s.members) for sid, s in index.stories_.items()},
+        "signatures": sorted(index.near_duplicates_.signatures_),
+        "df": (index.df_.n_docs_, index.df_.df_.copy()),
+        "archive": (index.archive_.n_docs_, index.archive_.df_.copy()),
+        "postings": {t: set(s) for t, s in index.postings_.items()},
+        "clock": index.clock_,
+    }
+
+
+def same_state(a: dict, b: dict) -> bool:
+    return (
+        a["stories"] == b["stories"]
+        and a["signatures"] == b["signatures"]
+        and a["df"][0] == b["df"][0] and np.array_equal(a["df"][1], b["df"][1])
+        and a["archive"][0] == b["archive"][0] and np.array_equal(a["archive"][1], b["archive"][1])
+        and a["postings"] == b["postings"]
+        and a["clock"] == b["clock"]
+    )
+
+
+def test_a_story_quieter_than_the_horizon_leaves_the_index_and_stays_readable(windowed):
+    with TestClient(create_app(windowed)) as client:
+        old = post(client, OLD)
+        post(client, NEW)
+        assert old["cluster_id"] not in client.app.state.service.index.stories_
+        story = client.get(f"/v1/clusters/{old['cluster_id']}")
+        assert story.status_code == 200 and story.json()["article_count"] == 1
+
+
+def test_a_copy_arriving_after_its_story_left_the_window_opens_a_story_of_its_own(windowed):
+    with TestClient(create_app(windowed)) as client:
+        old = post(client, OLD)
+        post(client, NEW)
+        late = post(client, OLD_COPY)
+        assert late["cluster_id"] != old["cluster_id"] and late["duplicate_of"] is None
+        assert late["cluster_id"] not in client.app.state.service.index.stories_
+
+
+def test_inside_the_window_a_copy_still_joins_its_story(database_url):
+    with TestClient(create_app(Settings(database_url=database_url))) as client:  # default 180 days
+        old = post(client, OLD)
+        post(client, NEW)  # 206 days later, but the story is 206 days old only after it
+        copy = post(client, article(**{**OLD_COPY, "published_at": "2024-06-19T06:00:00Z",
+                                       "url": "https://mirror.example.com/p"}))
+        assert copy["cluster_id"] != old["cluster_id"]  # 206 days > 180: out of the window too
+
+
+def test_a_restart_rebuilds_exactly_the_window_a_running_server_holds(windowed):
+    with TestClient(create_app(windowed)) as client:
+        post(client, OLD)
+        post(client, OLD_COPY)
+        post(client, NEW)
+        post(client, article(**{**OLD, "url": "https://late.example.com/x", "source": "late.example.com",
+                               "title": "Late report from Pyongyang"}))
+        running = index_state(client)
+    with TestClient(create_app(windowed)) as client:
+        assert same_state(index_state(client), running)
+        assert len(client.app.state.service.index.stories_) == 1
+
+
+def test_a_longer_horizon_keeps_the_story_in_the_index(database_url):
+    settings = Settings(database_url=database_url, index_horizon_days=400)
+    with TestClient(create_app(settings)) as client:
+        old = post(client, OLD)
+        post(client, NEW)
+        assert old["cluster_id"] in client.app.state.service.index.stories_
+
+
+def test_a_horizon_shorter_than_the_assignment_window_is_refused():
+    with pytest.raises(ValueError, match="index_horizon_days"):
+        Settings(index_horizon_days=30)
+
+
+# -- stories prune ---------------------------------------------------------------
+
+
+def prune(*args: str):
+    return CliRunner().invoke(cli, ["prune", *args])
+
+
+@pytest.fixture
+def environment(windowed, monkeypatch) -> Settings:
+    monkeypatch.setenv("STORIES_DATABASE_URL", windowed.database_url)
+    return windowed
+
+
+def test_prune_deletes_old_stories_with_their_articles_and_keeps_newer_ones(environment):
+    with TestClient(create_app(environment)) as client:
+        old = post(client, OLD)
+        copy = post(client, OLD_COPY)
+        new = post(client, NEW)
+    result = prune("--before", "2024-12-01")
+    assert result.exit_code == 0, result.output
+    assert "deleted 1 stories and 2 articles" in result.output
+    with TestClient(create_app(environment)) as client:
+        assert client.get(f"/v1/clusters/{old['cluster_id']}").status_code == 404
+        assert client.get(f"/v1/articles/{copy['id']}").status_code == 404
+        assert client.get(f"/v1/clusters/{new['cluster_id']}").status_code == 200
+        assert [c["id"] for c in client.get("/v1/clusters").json()["clusters"]] == [new["cluster_id"]]
+
+
+def test_a_story_with_an_article_after_the_date_stays_whole(environment):
+    with TestClient(create_app(Settings(database_url=environment.database_url))) as client:
+        old = post(client, OLD)
+        later = post(client, article(**{**OLD_COPY, "published_at": "2024-08-01T00:00:00Z"}))
+        assert later["cluster_id"] == old["cluster_id"]
+    assert "deleted 0 stories and 0 articles" in prune("--before", "2024-07-01").output
+    with TestClient(create_app(environment)) as client:
+        assert client.get(f"/v1/clusters/{old['cluster_id']}").json()["article_count"] == 2
+
+
+def test_prune_dry_run_counts_and_deletes_nothing(environment):
+    with TestClient(create_app(environment)) as client:
+        old = post(client, OLD)
+    result = prune("--before", "2025-01-01", "--dry-run")
+    assert result.exit_code == 0 and "would delete 1 stories and 1 articles" in result.output
+    with TestClient(create_app(environment)) as client:
+        assert client.get(f"/v1/clusters/{old['cluster_id']}").status_code == 200
+
+
+def test_prune_refuses_a_time_it_cannot_read(environment):
+    result = prune("--before", "last tuesday")
+    assert result.exit_code == 2 and "not an ISO 8601 time" in result.output
+
+
+def test_a_running_server_forgets_pruned_stories_before_its_next_write(environment):
+    with TestClient(create_app(Settings(database_url=environment.database_url))) as client:
+        old = post(client, OLD)
+        assert prune("--before", "2024-12-01").exit_code == 0
+        copy = post(client, OLD_COPY)
+        assert copy["cluster_id"] != old["cluster_id"] and copy["duplicate_of"] is None
+        assert old["cluster_id"] not in client.app.state.service.index.stories_
