@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import errors, migrate, observability
+from app import errors, migrate, observability, web
 from app.config import Settings, load_settings
 from app.db import make_engine, make_sessionmaker
 from app.pipeline import StoryService
@@ -64,6 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(changes.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(web.router)
+    app.mount("/static", web.static, name="static")
     return app
 
 
