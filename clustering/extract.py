@@ -161,6 +161,44 @@ def classify_line(line: str) -> str | None:
     return None
 
 
+_MASTHEAD_WORDS = 12
+_NOT_NAMES = {"www", "m", "amp", "mobile", "co", "com", "org", "net", "gov", "ac", "edu"}  # host labels
+_LETTERS = re.compile(r"[^a-z]+")
+
+
+def source_key(source: str | None) -> str | None:
+    """The outlet's name as letters, to spot it in a masthead: the longest label of a
+    host before its top-level domain, or the letters of a plain name.
+
+    >>> source_key("valleyecho.example"), source_key("www.bbc.co.uk"), source_key("Reuters")
+    ('valleyecho', 'bbc', 'reuters')
+    """
+    if not source:
+        return None
+    labels = source.lower().split(".")
+    candidates = [label for label in labels[:-1] if label not in _NOT_NAMES] if len(labels) > 1 else labels
+    if not candidates:
+        return None
+    key = _LETTERS.sub("", max(candidates, key=len))
+    return key if len(key) >= 3 else None
+
+
+def is_masthead(line: str, key: str | None) -> bool:
+    """A short line, not a sentence, that names the outlet: "Valley Echo - Local news since 1902".
+
+    >>> is_masthead("Valley Echo - Local news since 1902", "valleyecho")
+    True
+    >>> is_masthead("The Valley Echo asked the mayor about the bridge.", "valleyecho")
+    False
+    """
+    if key is None:
+        return False
+    stripped = fold(line).strip()
+    if _SENTENCE_END.search(stripped) or len(words(stripped)) > _MASTHEAD_WORDS:
+        return False
+    return key in _LETTERS.sub("", stripped.lower())
+
+
 _ISO_IN_TEXT = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2}))?")
 
 
@@ -194,9 +232,10 @@ def extract_text(text: str, source: str | None = None, templates: SourceTemplate
     removed: Counter[str] = Counter()
     kept: list[int] = []
     verdicts: list[str | None] = []
+    key = source_key(source)
     for i, line in enumerate(raw_lines):
         verdict = "template" if templates and templates.is_template(source, fingerprints[i]) else None
-        verdict = verdict or classify_line(line)
+        verdict = verdict or classify_line(line) or ("masthead" if is_masthead(line, key) else None)
         verdicts.append(verdict)
     # Headline-and-date lists: "Headline\n\nFebruary 3, 2026" — drop the headline too.
     last_content: int | None = None

@@ -398,3 +398,27 @@ def test_html_lines_learned_for_a_source_are_removed_as_template():
 
     assert second.text == SECOND_PAGE_PARAGRAPHS[0]
     assert second.removed == {"template": 2}
+
+
+def test_masthead_naming_the_source_is_removed_from_its_first_page():
+    page = (
+        "Valley Echo - Local news since 1902\n"
+        "Two climbers were rescued from Mount Praxjor on Monday after a night on a narrow ledge.\n"
+        "A helicopter lifted them off at first light, the mountain rescue team said."
+    )
+    extraction = extract_text(page, "valleyecho.example")
+    assert "Local news since 1902" not in extraction.text
+    assert extraction.removed.get("masthead") == 1
+
+
+def test_a_sentence_naming_the_source_is_kept():
+    page = (
+        "The Valley Echo asked the mayor why the bridge stayed closed.\n"
+        "Engineers found debris against two piers, the city said."
+    )
+    assert "Valley Echo asked the mayor" in extract_text(page, "valleyecho.example").text
+
+
+def test_a_short_line_naming_another_outlet_is_kept():
+    page = "Harbour Post reporters on the ferry, part two of our series\nThe ferry operator cancelled Friday's crossings."
+    assert "Harbour Post" in extract_text(page, "valleyecho.example").text
