@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from sqlalchemy import Text, and_, case, cast, delete, distinct, exists, func, or_, select, update
+from sqlalchemy import Text, and_, case, cast, delete, distinct, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -49,6 +50,17 @@ def resolve_cluster(*, session: Session, cluster_id: int) -> tuple[Cluster | Non
     return cluster, merged
 
 
+def summary_members(*, session: Session, cluster_id: int) -> list:
+    """The members of a story with what a summary reads (not the raw page), by time."""
+    return list(
+        session.execute(
+            select(Article.id, Article.title, Article.text, Article.source, Article.published_at, Article.duplicate_of)
+            .where(Article.cluster_id == cluster_id)
+            .order_by(Article.published_at, Article.id)
+        )
+    )
+
+
 def cluster_members(*, session: Session, cluster_id: int) -> list[Article]:
     return list(
         session.scalars(select(Article).where(Article.cluster_id == cluster_id).order_by(Article.published_at, Article.id))
@@ -68,11 +80,11 @@ _UPSERT_CHUNK = 5_000
 _DELETE_CHUNK = 2_000  # ids in one IN (...) list
 
 
-def add_source_lines(*, session: Session, source: str, fingerprints: set[str]) -> None:
-    """Count one more page of ``source`` for each line fingerprint."""
-    if not fingerprints:
+def add_source_lines(*, session: Session, pages: Counter[tuple[str, str]]) -> None:
+    """Count more pages for each (source, line fingerprint): ``pages`` says how many."""
+    if not pages:
         return
-    rows = [{"source": source, "fingerprint": fp, "pages": 1} for fp in sorted(fingerprints)]
+    rows = [{"source": source, "fingerprint": fp, "pages": n} for (source, fp), n in sorted(pages.items())]
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # Three parameters a row; chunks keep every statement far below PostgreSQL's
@@ -81,7 +93,7 @@ def add_source_lines(*, session: Session, source: str, fingerprints: set[str]) -
         statement = insert(SourceLine).values(rows[start : start + _UPSERT_CHUNK])
         statement = statement.on_conflict_do_update(
             index_elements=[SourceLine.source, SourceLine.fingerprint],
-            set_={"pages": SourceLine.pages + 1},
+            set_={"pages": SourceLine.pages + statement.excluded.pages},
         )
         session.execute(statement)
 
@@ -219,9 +231,8 @@ def put_term_archive(*, session: Session, archive: DocumentFrequencies) -> None:
 
 def add_changes(*, session: Session, changes: list[dict]) -> None:
     """Append events to the feed in list order (``seq`` follows insertion, under the assign lock)."""
-    for start in range(0, len(changes), _UPSERT_CHUNK):
-        session.add_all([Change(**change) for change in changes[start : start + _UPSERT_CHUNK]])
-        session.flush()
+    if changes:
+        session.execute(insert(Change), changes)
 
 
 def changes_after(*, session: Session, after: int, limit: int) -> list[Change]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -31,12 +31,13 @@ from clustering import fingerprint
 from clustering.assign import Assignment, StoryIndex, body_centrality
 from clustering.extract import Extraction, SourceTemplates, extract_html, extract_text
 from clustering.normalise import words
-from clustering.summarise import Member, summarise
+from clustering.summarise import Member, story_terms, summarise
 from clustering.vectorise import ArticleFeatures, features, term_indices
 
 log = logging.getLogger(__name__)
 
 _ASSIGN_LOCK = 0x5701_2E5_0002  # PostgreSQL advisory lock key of the assign step
+_TERMS_CACHED = 20_000  # articles whose keyword terms are kept between summaries
 
 
 class SchemeMismatch(RuntimeError):
@@ -127,6 +128,8 @@ class StoryService:
         self.horizon_days = horizon_days  # stories quieter than this leave the in-memory index
         self._changes: Counter[str] = Counter()  # stories opened/merged by the running transaction
         self._events: list[dict] = []  # change-feed events of the running transaction, in order
+        self._source_lines: Counter[tuple[str, str]] = Counter()  # pages per source line, this transaction
+        self._terms: OrderedDict[int, tuple] = OrderedDict()  # keyword terms of recently summarised articles
         self.evictions_stored = 0  # index evictions whose document frequencies are stored
         self.lock = threading.RLock()
         self.last_article_id = 0  # the newest stored article the caches hold
@@ -227,6 +230,7 @@ class StoryService:
                 self._recover()
             self._changes.clear()
             self._events.clear()
+            self._source_lines.clear()
             try:
                 with self.metrics.stage("transaction"), self.sessions.begin() as session:
                     self._serialise(session)
@@ -236,6 +240,7 @@ class StoryService:
                     for article in articles:
                         outcomes.append(self._ingest_one(session, article, received_at, touched))
                     self._store_window(session)
+                    crud.add_source_lines(session=session, pages=self._source_lines)
                     with self.metrics.stage("summarise"):
                         self._refresh_summaries(session, touched, received_at)
                     self._record_events(session, received_at)
@@ -327,7 +332,7 @@ class StoryService:
         self._event("created" if opened else "grew", cluster_id, row.id)
         self.last_article_id = row.id
         if prepared.source is not None:
-            crud.add_source_lines(session=session, source=prepared.source, fingerprints=set(prepared.extraction.line_fingerprints))
+            self._source_lines.update((prepared.source, fp) for fp in set(prepared.extraction.line_fingerprints))
             self.templates.learn(prepared.source, prepared.extraction.line_fingerprints)
         cluster_id = self._merge(session, cluster_id, decision, touched)
         touched.add(cluster_id)
@@ -355,7 +360,7 @@ class StoryService:
     def _refresh_summaries(self, session: Session, cluster_ids: set[int], now: datetime) -> None:
         for cluster_id in cluster_ids:
             cluster = session.get(Cluster, cluster_id)
-            members = crud.cluster_members(session=session, cluster_id=cluster_id)
+            members = crud.summary_members(session=session, cluster_id=cluster_id)
             if cluster is None:
                 continue
             if not members:  # every article taken down: the story leaves listings
@@ -366,7 +371,10 @@ class StoryService:
             if centrality is None:  # a story outside the index window (late or old article)
                 centrality = body_centrality({m.id: features(m.title, m.text) for m in members}, self.index.df_)
             summary = summarise(
-                [Member(m.id, m.title, m.text, m.source, _as_utc(m.published_at), m.duplicate_of) for m in members],
+                [
+                    Member(m.id, m.title, m.text, m.source, _as_utc(m.published_at), m.duplicate_of, self._terms_of(m))
+                    for m in members
+                ],
                 centrality,
                 self._idf,
             )
@@ -380,6 +388,17 @@ class StoryService:
             cluster.last_published_at = summary.last_published_at
             cluster.representative_article_id = summary.representative_article_id
             cluster.updated_at = now
+
+    def _terms_of(self, member) -> tuple:
+        """``story_terms`` of a stored article, from a bounded cache (ids are never reused)."""
+        terms = self._terms.get(member.id)
+        if terms is None:
+            terms = self._terms[member.id] = story_terms(member.title, member.text)
+            if len(self._terms) > _TERMS_CACHED:
+                self._terms.popitem(last=False)
+        else:
+            self._terms.move_to_end(member.id)
+        return terms
 
     def take_down(self, article_id: int) -> int | None:
         """Delete an article and update its story; returns the story id, or None if unknown.

@@ -58,6 +58,18 @@ class Member:
     source: str | None
     published_at: datetime
     duplicate_of: int | None = None
+    terms: tuple[frozenset[str], frozenset[str]] | None = None  # ``story_terms`` of it, when known
+
+
+def story_terms(title: str | None, text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(title terms, title and body terms) of an article, digits left out: what
+    ``keywords`` counts. Cheap to keep per article, costly to recompute per summary.
+
+    >>> story_terms("Flood in Calder", "The river rose 2 metres.")[0] == {"flood", "calder"}
+    True
+    """
+    title_terms = frozenset(t for t in content_words(title or "") if not t.isdigit())
+    return title_terms, title_terms | frozenset(t for t in content_words(text) if not t.isdigit())
 
 
 @dataclass(frozen=True)
@@ -93,10 +105,9 @@ def keywords(members: Sequence[Member], idf: Callable[[list[str]], np.ndarray], 
     presence: Counter[str] = Counter()
     originals = [m for m in members if m.duplicate_of is None] or list(members)
     for member in originals:
-        title_terms = set(content_words(member.title or ""))
-        body_terms = set(content_words(member.text))
-        presence.update(t for t in title_terms | body_terms if not t.isdigit())
-        presence.update(t for t in title_terms if not t.isdigit())  # a title word counts twice
+        title_terms, all_terms = member.terms or story_terms(member.title, member.text)
+        presence.update(all_terms)
+        presence.update(title_terms)  # a title word counts twice
     if not presence:
         return []
     terms = sorted(presence)  # a fixed order, so ties break the same way in every process
