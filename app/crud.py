@@ -125,6 +125,21 @@ def put_stream_clock(*, session: Session, at: datetime) -> None:
     put_setting(session=session, key="stream_clock", value={"at": at.isoformat()})
 
 
+def articles_near(*, session: Session, start: datetime, end: datetime) -> list[Article]:
+    """Every article of the stories with an article published in [start, end], in id order."""
+    stories = select(Article.cluster_id).where(Article.published_at >= start, Article.published_at <= end)
+    return list(session.scalars(select(Article).where(Article.cluster_id.in_(stories)).order_by(Article.id)))
+
+
+def story_articles_before(*, session: Session, cluster_id: int, article_id: int) -> list[Article]:
+    """The articles of a story stored before ``article_id``, in id order."""
+    return list(
+        session.scalars(
+            select(Article).where(Article.cluster_id == cluster_id, Article.id < article_id).order_by(Article.id)
+        )
+    )
+
+
 def articles_after(*, session: Session, article_id: int) -> list[Article]:
     """Stored articles with a higher id than ``article_id``, in id order."""
     return list(session.scalars(select(Article).where(Article.id > article_id).order_by(Article.id)))

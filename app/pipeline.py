@@ -10,6 +10,7 @@ caches are rebuilt from the database, which stays the only source of truth.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -17,7 +18,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from sqlalchemy import func, select, text
@@ -168,9 +169,10 @@ class StoryService:
         clock = crud.stream_clock(session=session)
         active_since = index.horizon_start(clock) if clock is not None else None
         for article in crud.iter_articles(session=session, active_since=active_since):
-            self._replay(index, article, forward)
+            self._replay(index, article, forward, evict=False)
         if clock is not None:
             index.advance_clock(clock)
+        index.settle()
         self.templates, self.index = templates, index
         self.last_article_id = session.scalar(select(func.max(Article.id))) or 0
         self.reshapes_seen = crud.reshapes(session=session)
@@ -179,7 +181,7 @@ class StoryService:
         log.info("caches rebuilt: %d articles, %d stories", len(index.article_story_), len(index.stories_))
 
     @staticmethod
-    def _replay(index: StoryIndex, article: Article, forward: dict[int, int]) -> None:
+    def _replay(index: StoryIndex, article: Article, forward: dict[int, int], evict: bool = True) -> None:
         cluster_id = article.cluster_id
         while cluster_id in forward:  # stale pointer of a merged story
             cluster_id = forward[cluster_id]
@@ -190,6 +192,7 @@ class StoryService:
             features(article.title, article.text),
             fingerprint.from_bytes(article.signature),
             article.duplicate_of,
+            evict,
         )
 
     def _catch_up(self, session: Session) -> None:
@@ -207,7 +210,15 @@ class StoryService:
         if not newer:
             return
         for article in newer:  # no merge happened since: every cluster id is live
-            self._replay(self.index, article, {})
+            self._apply(
+                session,
+                article.id,
+                article.cluster_id,
+                _as_utc(article.published_at),
+                features(article.title, article.text),
+                fingerprint.from_bytes(article.signature),
+                article.duplicate_of,
+            )
             self.last_article_id = article.id
         for line in crud.source_lines_of(session=session, sources={a.source for a in newer if a.source}):
             self.templates.load(line.source, line.fingerprint, line.pages)
@@ -298,7 +309,7 @@ class StoryService:
             kind = "html" if article.html is not None else "text"
             return Outcome(None, None, None, "error", f"no article text could be extracted from {kind}")
         with self.metrics.stage("assign"):
-            decision = self.index.assign(prepared.features, prepared.signature, prepared.published_at)
+            decision = self._decide(session, prepared)
         stored_from = time.perf_counter()
         cluster_id = decision.story_id
         if cluster_id is None:
@@ -328,7 +339,10 @@ class StoryService:
         )
         session.add(row)
         session.flush()
-        self.index.add(row.id, cluster_id, prepared.published_at, prepared.features, prepared.signature, decision.duplicate_of)
+        self._apply(
+            session, row.id, cluster_id, prepared.published_at, prepared.features, prepared.signature,
+            decision.duplicate_of,
+        )
         self._event("created" if opened else "grew", cluster_id, row.id)
         self.last_article_id = row.id
         if prepared.source is not None:
@@ -338,6 +352,47 @@ class StoryService:
         touched.add(cluster_id)
         self.metrics.stage_seconds.labels("store").observe(time.perf_counter() - stored_from)
         return Outcome(row.id, cluster_id, decision.duplicate_of, "created")
+
+    def _decide(self, session: Session, prepared: Prepared) -> Assignment:
+        """Where a prepared article goes.
+
+        An article published so long before the stream's clock that the stories it could
+        join may have left the in-memory window (a late article, a backfill out of order)
+        is decided against the stored stories around its date instead, loaded for the
+        occasion; such a decision never merges stories.
+        """
+        at = prepared.published_at
+        if not self.index.reaches_before_window(at):
+            return self.index.assign(prepared.features, prepared.signature, at)
+        around = StoryIndex(self.index.params)
+        reach = timedelta(days=self.index.params.window_days)
+        for article in crud.articles_near(session=session, start=at - reach, end=at + reach):
+            self._replay(around, article, {})
+        around.df_ = self.index.df_  # the stream's document frequencies, as for any decision
+        decision = around.assign(prepared.features, prepared.signature, at)
+        return dataclasses.replace(decision, merge=())
+
+    def _apply(
+        self,
+        session: Session,
+        article_id: int,
+        cluster_id: int,
+        published_at: datetime,
+        feats: ArticleFeatures,
+        signature: np.ndarray,
+        duplicate_of: int | None,
+    ) -> None:
+        """Add a stored article to the index. A story that had left the window and is
+        back in it comes back whole, as a restart would load it."""
+        returning = (
+            self.index.horizon_days is not None
+            and cluster_id not in self.index.stories_
+            and not self.index.outside_window(published_at)
+        )
+        self.index.add(article_id, cluster_id, published_at, feats, signature, duplicate_of)
+        if returning:  # the new article first: it keeps the story inside the window while the rest come back
+            for member in crud.story_articles_before(session=session, cluster_id=cluster_id, article_id=article_id):
+                self._replay(self.index, member, {})
 
     def _merge(self, session: Session, cluster_id: int, decision: Assignment, touched: set[int]) -> int:
         """Fold the stories the article binds into the largest of them; returns the survivor."""

@@ -254,8 +254,13 @@ class StoryIndex:
         feats: ArticleFeatures,
         signature: np.ndarray,
         duplicate_of: int | None = None,
+        evict: bool = True,
     ) -> None:
-        """Record a stored article as a member of ``story_id``."""
+        """Record a stored article as a member of ``story_id``.
+
+        ``evict=False`` holds stories in the window until ``settle``: a rebuild replays a
+        story's old members before the newer one that keeps it in the window.
+        """
         story = self.stories_.get(story_id)
         if story is None:
             story = _Story(
@@ -278,18 +283,22 @@ class StoryIndex:
         for term in self._posting_terms(feats):
             self.postings_.setdefault(int(term), set()).add(story_id)
         self._expires(story)
-        self.advance_clock(published_at)
+        if self.clock_ is None or published_at > self.clock_:
+            self.clock_ = published_at
+        if evict:
+            self.settle()
+
+    def settle(self) -> None:
+        """Drop every story that is outside the window at the current clock."""
         if self.clock_ is not None and (cutoff := self.horizon_start(self.clock_)) is not None:
-            self._evict(cutoff)  # a late article older than the window leaves at once
+            self._evict(cutoff)
 
     def advance_clock(self, at: datetime) -> None:
         """Move the stream's clock to ``at`` if it is newer; stories outside the window leave."""
         if self.clock_ is not None and at <= self.clock_:
             return
         self.clock_ = at
-        cutoff = self.horizon_start(at)
-        if cutoff is not None:
-            self._evict(cutoff)
+        self.settle()
 
     def horizon_start(self, clock: datetime) -> datetime | None:
         """The oldest newest-article time a story may have to stay in the window at ``clock``.
@@ -300,6 +309,19 @@ class StoryIndex:
             return None
         start = clock - timedelta(days=self.horizon_days)
         return start.replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def reaches_before_window(self, published_at: datetime) -> bool:
+        """Whether a story an article published then could join may have left the index
+        (its published time is within ``window_days`` of the window's start, or earlier)."""
+        if self.clock_ is None or (start := self.horizon_start(self.clock_)) is None:
+            return False
+        return published_at - timedelta(days=self.params.window_days) < start
+
+    def outside_window(self, published_at: datetime) -> bool:
+        """Whether an article published then would leave the index as soon as it is added."""
+        if self.clock_ is None or (start := self.horizon_start(self.clock_)) is None:
+            return False
+        return published_at < start
 
     def load_archive(self, archive: DocumentFrequencies) -> None:
         """Start an empty index from stored document frequencies of articles that left."""
@@ -361,8 +383,7 @@ class StoryIndex:
         times = [m.published_at for m in story.members.values()]
         story.first, story.last = min(times), max(times)
         self._expires(story)
-        if self.clock_ is not None and (cutoff := self.horizon_start(self.clock_)) is not None:
-            self._evict(cutoff)
+        self.settle()
         return story_id
 
     def merge(self, survivor_id: int, absorbed_id: int) -> None:

@@ -276,7 +276,7 @@ def single(fleet: FleetRun, tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('single') / 'single.db'}"
     engine = make_engine(Settings(database_url=url, api_key=None))
     migrate.upgrade(engine)
-    service = StoryService(make_sessionmaker(engine))
+    service = StoryService(make_sessionmaker(engine), horizon_days=Settings().index_horizon_days)  # as the servers
     service.load()
     for article in _articles(fleet.database_url):
         [outcome] = service.ingest([ArticleIn(**_as_sent(article))])

@@ -72,22 +72,45 @@ def test_a_story_quieter_than_the_horizon_leaves_the_index_and_stays_readable(wi
         assert story.status_code == 200 and story.json()["article_count"] == 1
 
 
-def test_a_copy_arriving_after_its_story_left_the_window_opens_a_story_of_its_own(windowed):
+def test_a_late_copy_of_a_story_that_left_the_window_still_joins_it(windowed):
     with TestClient(create_app(windowed)) as client:
         old = post(client, OLD)
         post(client, NEW)
         late = post(client, OLD_COPY)
-        assert late["cluster_id"] != old["cluster_id"] and late["duplicate_of"] is None
-        assert late["cluster_id"] not in client.app.state.service.index.stories_
+        assert late["cluster_id"] == old["cluster_id"] and late["duplicate_of"] == old["id"]
+        assert old["cluster_id"] not in client.app.state.service.index.stories_
+        assert client.get(f"/v1/clusters/{old['cluster_id']}").json()["article_count"] == 2
 
 
-def test_inside_the_window_a_copy_still_joins_its_story(database_url):
-    with TestClient(create_app(Settings(database_url=database_url))) as client:  # default 180 days
+def test_a_late_write_up_joins_the_stored_story_around_its_date(windowed):
+    with TestClient(create_app(windowed)) as client:
         old = post(client, OLD)
-        post(client, NEW)  # 206 days later, but the story is 206 days old only after it
-        copy = post(client, article(**{**OLD_COPY, "published_at": "2024-06-19T06:00:00Z",
-                                       "url": "https://mirror.example.com/p"}))
-        assert copy["cluster_id"] != old["cluster_id"]  # 206 days > 180: out of the window too
+        post(client, NEW)
+        write_up = post(client, article(
+            url="https://other.example.net/story", source="other.example.net",
+            title="Putin lands in Pyongyang as Kim Jong Un greets him at the airport",
+            text=("Kim Jong Un met Russian President Vladimir Putin at Pyongyang airport late on Tuesday, state media "
+                  "in North Korea reported, as the two leaders prepared to sign a partnership agreement on security.\n"
+                  "Putin's first trip to North Korea in 24 years comes as Washington and Seoul accuse Pyongyang of "
+                  "sending artillery shells and missiles to Russia for its war in Ukraine."),
+            published_at="2024-06-19T03:00:00Z",
+        ))
+        assert write_up["cluster_id"] == old["cluster_id"] and write_up["duplicate_of"] is None
+
+
+def test_a_story_brought_back_into_the_window_returns_whole(windowed):
+    with TestClient(create_app(windowed)) as client:
+        old = post(client, OLD)  # 2024-06-18
+        post(client, {**NEW, "published_at": "2024-10-01T00:00:00Z"})  # the window starts on 2024-06-23
+        assert old["cluster_id"] not in client.app.state.service.index.stories_
+        back = post(client, article(**{**OLD_COPY, "url": "https://wire.example.org/putin-follow-up",
+                                       "published_at": "2024-07-01T00:00:00Z"}))
+        assert back["cluster_id"] == old["cluster_id"]
+        index = client.app.state.service.index
+        assert sorted(index.stories_[old["cluster_id"]].members) == [old["id"], back["id"]]
+        running = index_state(client)
+    with TestClient(create_app(windowed)) as client:
+        assert same_state(index_state(client), running)
 
 
 def test_a_restart_rebuilds_exactly_the_window_a_running_server_holds(windowed):
