@@ -132,7 +132,7 @@ def paced_singles(url: str, articles: list[dict], rate: float, workers: int = 64
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--articles", type=int, default=3000, help="articles posted in batches per run")
+    parser.add_argument("--articles", type=int, default=3000, help="articles posted in batches per run (0: skip)")
     parser.add_argument("--batch", type=int, default=200, help="articles per batch (100-500)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--single", type=int, default=1000, help="single-article POSTs per run (0: skip)")
@@ -167,14 +167,16 @@ def main(argv: list[str] | None = None) -> None:
                 with Baseline(directory / "baseline.db", directory / "baseline.log") as baseline:
                     return len(batches) / post_batches(baseline.url, batches, args.batch)
 
-            if run % 2 == 0:
-                s, b = service_side(), baseline_side()
-            else:
-                b, s = baseline_side(), service_side()
-            service_rates.append(s)
-            baseline_rates.append(b)
-            ratios.append(s / b)
-            line = f"  run {run + 1}: service {s:.1f} articles/s, baseline {b:.1f} articles/s, ratio {s / b:.2f}"
+            line = f"  run {run + 1}:"
+            if batches:
+                if run % 2 == 0:
+                    s, b = service_side(), baseline_side()
+                else:
+                    b, s = baseline_side(), service_side()
+                service_rates.append(s)
+                baseline_rates.append(b)
+                ratios.append(s / b)
+                line += f" service {s:.1f} articles/s, baseline {b:.1f} articles/s, ratio {s / b:.2f};"
             if singles:
                 server = Server(f"sqlite:///{db}", directory / "serve.log").start(timeout=START_TIMEOUT)
                 try:
@@ -185,13 +187,14 @@ def main(argv: list[str] | None = None) -> None:
                 p99s.append(1000 * percentile(latencies, 99))
                 achieved.append(rate)
                 failed.append(failures)
-                line += f"; single POSTs p50 {p50s[-1]:.1f} ms, p99 {p99s[-1]:.1f} ms, {failures} failed"
+                line += f" single POSTs p50 {p50s[-1]:.1f} ms, p99 {p99s[-1]:.1f} ms, {failures} failed"
             print(line, flush=True)
-    print(f"\n| system | POST /v1/articles/batch, articles/s |")
-    print("|---|---|")
-    print(f"| service (stories serve, SQLite on disk) | {spread(service_rates)} |")
-    print(f"| baseline (bench.baseline, SQLite on disk) | {spread(baseline_rates)} |")
-    print(f"| service / baseline, per run | {spread(ratios, 2)} |")
+    if batches:
+        print("\n| system | POST /v1/articles/batch, articles/s |")
+        print("|---|---|")
+        print(f"| service (stories serve, SQLite on disk) | {spread(service_rates)} |")
+        print(f"| baseline (bench.baseline, SQLite on disk) | {spread(baseline_rates)} |")
+        print(f"| service / baseline, per run | {spread(ratios, 2)} |")
     if singles:
         print(f"\nsingle-article POST at {args.rate:g}/s open loop: p50 {spread(p50s)} ms, p99 {spread(p99s)} ms "
               f"(goal p50 <= 5, p99 <= 25); sent at {median(achieved):.0f} requests/s; failed {failed}")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import inspect
 import io
 import pstats
 import shutil
@@ -39,6 +40,7 @@ from app.schemas import ArticleIn
 from bench import stream
 from bench.report import median, print_header, require_data, spread
 
+PACE = 1400.0  # articles a day: 1M stored over two years; the measured stream is the same at every size
 PER_ARTICLE = ("extract", "vectorise", "fingerprint", "assign", "store")
 PER_BATCH = ("summarise", "transaction")
 
@@ -57,6 +59,10 @@ def next_articles(count: int, *, start: datetime, days: float, seed: int = 5) ->
     corpus = stream.load_corpus()
     return [ArticleIn(**stream.posted(a)) for a in
             stream.articles(corpus, count=count, seed=seed, start=start, days=days, prefix="m")]
+
+
+def stream_days(articles: int) -> float:
+    return max(1.0, articles / PACE)
 
 
 def stored_count(db: Path) -> int:
@@ -86,13 +92,22 @@ def stage_sums(service: StoryService) -> dict[str, float]:
     return sums
 
 
+def make_service(settings: Settings, engine) -> StoryService:
+    """A service configured from ``settings`` as ``app.main.create_app`` makes it."""
+    options = {}
+    if "horizon_days" in inspect.signature(StoryService).parameters and hasattr(settings, "index_horizon_days"):
+        options["horizon_days"] = settings.index_horizon_days  # the index window (STORIES_INDEX_HORIZON_DAYS)
+    return StoryService(make_sessionmaker(engine), **options)
+
+
 def one_run(source: Path | None, articles: list[ArticleIn], batch: int, profiler: cProfile.Profile | None = None) -> Run:
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         db = copy_database(source, Path(tmp))
-        engine = make_engine(Settings(database_url=f"sqlite:///{db}"))
+        settings = Settings(database_url=f"sqlite:///{db}")
+        engine = make_engine(settings)
         try:
             migrate.upgrade(engine)
-            service = StoryService(make_sessionmaker(engine))
+            service = make_service(settings, engine)
             began = time.perf_counter()
             service.load()
             load_seconds = time.perf_counter() - began
@@ -114,9 +129,8 @@ def one_run(source: Path | None, articles: list[ArticleIn], batch: int, profiler
 def measure(source: Path | None, *, articles: int, batch: int, runs: int, days: float | None = None,
             start: datetime = stream.DEFAULT_START, verbose: bool = True) -> list[Run]:
     """``runs`` runs of ingesting ``articles`` after the stored history of ``source``."""
-    stored = stored_count(source) if source is not None else 0
-    if days is None:  # continue at the stored history's pace (2 years by default), at least a day
-        days = max(1.0, articles / max(stored / 730.0, 1.0))
+    if days is None:
+        days = stream_days(articles)
     stream_articles = next_articles(articles, start=start, days=days)
     results = []
     for k in range(runs):
@@ -158,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--articles", type=int, default=2000, help="articles ingested and timed per run")
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--days", type=float, help="days the measured stream spreads over (default: history pace)")
+    parser.add_argument("--days", type=float, help=f"days the measured stream spreads over (default: {PACE:g} a day)")
     parser.add_argument("--profile", action="store_true", help="one more run under cProfile: top functions")
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args(argv)
@@ -177,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     print_stages(runs, args.articles)
     if args.profile:
         profiler = cProfile.Profile()
-        days = args.days or max(1.0, args.articles / max(stored / 730.0, 1.0))
+        days = args.days or stream_days(args.articles)
         one_run(source, next_articles(args.articles, start=stream.DEFAULT_START, days=days), args.batch, profiler)
         print("\ncProfile of one more run (ingest only, cache rebuild excluded):")
         print_profile(profiler, args.top)
