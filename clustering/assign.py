@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import heapq
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -78,6 +79,7 @@ class AssignParams:
     window_days: float = CALIBRATION["window_days"]
     time_scale_days: float = CALIBRATION["time_scale_days"]
     candidate_terms: int = 24
+    max_candidates: int = 64
     model: DecisionModel = DecisionModel(tuple(CALIBRATION["coef"]), CALIBRATION["intercept"])
 
     def __post_init__(self) -> None:
@@ -87,6 +89,8 @@ class AssignParams:
             raise ValueError("merge_threshold must not be below threshold")
         if self.window_days <= 0 or self.time_scale_days <= 0:
             raise ValueError("window_days and time_scale_days must be positive")
+        if self.max_candidates < 1:
+            raise ValueError("max_candidates must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -184,16 +188,22 @@ class StoryIndex:
         return np.unique(np.concatenate([feats.title.indices, feats.names.indices, top]))
 
     def _candidate_stories(self, feats: ArticleFeatures, published_at: datetime) -> list[_Story]:
-        seen: set[int] = set()
+        """Stories in the time window sharing key terms with the article: the
+        ``max_candidates`` sharing the most (ties: the newest, then the lowest id), so
+        the cost of scoring stays flat however many stories the window holds."""
+        hits: Counter[int] = Counter()
         for term in self._key_terms(feats):
-            seen.update(self.postings_.get(int(term), ()))
+            hits.update(self.postings_.get(int(term), ()))
         window = self.params.window_days
         found = []
-        for story_id in seen:
+        for story_id, shared in hits.items():
             story = self.stories_.get(story_id)
             if story is not None and _days_outside(published_at, story.first, story.last) <= window:
-                found.append(story)
-        return found
+                found.append((shared, story))
+        if len(found) > self.params.max_candidates:
+            found.sort(key=lambda pair: (-pair[0], -pair[1].last.timestamp(), pair[1].id))
+            found = found[: self.params.max_candidates]
+        return [story for _, story in found]
 
     def pair_features(self, feats: ArticleFeatures, published_at: datetime) -> tuple[list[int], np.ndarray]:
         """Candidate story ids and their ``FEATURES`` rows (see the module docstring)."""

@@ -325,6 +325,7 @@ def test_off_topic_member_is_the_least_central():
         {"window_days": 0},
         {"window_days": -3},
         {"time_scale_days": 0},
+        {"max_candidates": 0},
     ],
 )
 def test_assign_params_reject_bad_values(bad):
@@ -340,6 +341,23 @@ def test_higher_threshold_turns_a_join_into_a_new_story():
     index = StoryIndex(AssignParams(threshold=1.0, merge_threshold=1.0))
     add(index, 1, 100, BRIDGE_GAZETTE)
     assert assign(index, BRIDGE_COURIER).story_id is None
+
+
+def test_only_the_stories_sharing_the_most_key_terms_are_scored():
+    index = StoryIndex(AssignParams(max_candidates=1))
+    add(index, 1, 100, ORCHESTRA)
+    add(index, 2, 200, BRIDGE_GAZETTE)
+    add(index, 3, 300, MILL)
+    feats, _ = prepared(BRIDGE_COURIER)
+    ids, _ = index.pair_features(feats, T0)
+    assert ids == [200]
+
+
+def test_the_candidate_cap_does_not_change_a_clear_decision():
+    capped = StoryIndex(AssignParams(max_candidates=1))
+    for i, (story, article) in enumerate([(100, ORCHESTRA), (200, BRIDGE_GAZETTE), (300, FERRY)], 1):
+        add(capped, i, story, article)
+    assert assign(capped, BRIDGE_COURIER).story_id == 200
 
 
 # -- the index window (retention) ------------------------------------------------
