@@ -388,7 +388,10 @@ def _live_clusters(session: Session, snap: Snapshot, source: str | None, q: str 
     matches the filters that read current values."""
     conditions = [Cluster.merged_into.is_(None), Cluster.id <= snap.cluster_id]
     if source is not None:
-        conditions.append(exists().where(Article.cluster_id == Cluster.id, Article.source == source))
+        # An alias, so the subquery correlates with the story only, also in queries
+        # that select from articles themselves (trending, stories grown since).
+        member = aliased(Article)
+        conditions.append(exists().where(member.cluster_id == Cluster.id, member.source == source))
     if q:
         lower = func.unicode_lower if session.get_bind().dialect.name == "sqlite" else func.lower
         pattern = "%" + q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

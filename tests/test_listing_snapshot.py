@@ -97,3 +97,28 @@ def test_a_cursor_of_another_sort_is_422(client, stories):
     cursor = client.get("/v1/clusters", params={"sort": "largest", "limit": 1}).json()["next_cursor"]
     response = client.get("/v1/clusters", params={"sort": "trending", "cursor": cursor})
     assert response.status_code == 422 and response.json()["error"]["field"] == "cursor"
+
+
+@pytest.mark.parametrize("sort", ["latest", "largest", "trending"])
+def test_every_sort_filters_by_source_and_text_also_while_stories_grow(client, stories, sort):
+    posted = [post(client, report(story, OUTLETS[n % 2], hours_later=-n)) for n, story in enumerate(stories[:4])]
+    first = client.get("/v1/clusters", params={"sort": sort, "limit": 1, "source": OUTLETS[0]})
+    assert first.status_code == 200, first.text
+    post(client, report(stories[0], OUTLETS[2], rewrite=True, hours_later=1))  # a story grows after the snapshot
+    cursor = first.json()["next_cursor"]
+    rest = [] if cursor is None else client.get(
+        "/v1/clusters", params={"sort": sort, "limit": 10, "source": OUTLETS[0], "q": "a", "cursor": cursor}
+    )
+    if cursor is not None:
+        assert rest.status_code == 200, rest.text
+    wanted = {p["cluster_id"] for n, p in enumerate(posted) if n % 2 == 0}
+    assert {c["id"] for c in first.json()["clusters"]} <= wanted
+
+
+def test_trending_with_every_filter_is_not_an_error(client, stories):
+    post(client, report(stories[0], OUTLETS[0]))
+    response = client.get("/v1/clusters", params={
+        "sort": "trending", "until": "0208-06-15T03:20:12Z", "q": "\u00c2", "source": OUTLETS[0],
+        "min_articles": 93939, "since": "0058-02-05T07:51:25Z", "limit": 118,
+    })
+    assert response.status_code == 200 and response.json()["clusters"] == []
