@@ -14,7 +14,7 @@ import numpy as np
 
 from sqlalchemy import Text, and_, case, cast, delete, distinct, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, defer
 
 from app.models import Article, Change, Cluster, Setting, SourceLine, TermArchive
 from clustering.vectorise import DocumentFrequencies
@@ -102,10 +102,14 @@ def iter_source_lines(*, session: Session) -> Iterator[SourceLine]:
     yield from session.scalars(select(SourceLine).execution_options(yield_per=10_000))
 
 
+# What replaying an article into the in-memory index reads: not the page as posted.
+_FOR_INDEX = (defer(Article.raw), defer(Article.removed))
+
+
 def iter_articles(*, session: Session, active_since: datetime | None = None) -> Iterator[Article]:
     """Stored articles in insertion order (to rebuild in-memory indexes); with
     ``active_since``, only those of stories whose newest article is that recent."""
-    statement = select(Article)
+    statement = select(Article).options(*_FOR_INDEX)
     if active_since is not None:
         statement = statement.join(Cluster, Article.cluster_id == Cluster.id).where(
             Cluster.last_published_at >= active_since
@@ -128,21 +132,24 @@ def put_stream_clock(*, session: Session, at: datetime) -> None:
 def articles_near(*, session: Session, start: datetime, end: datetime) -> list[Article]:
     """Every article of the stories with an article published in [start, end], in id order."""
     stories = select(Article.cluster_id).where(Article.published_at >= start, Article.published_at <= end)
-    return list(session.scalars(select(Article).where(Article.cluster_id.in_(stories)).order_by(Article.id)))
+    return list(session.scalars(select(Article).options(*_FOR_INDEX).where(Article.cluster_id.in_(stories)).order_by(Article.id)))
 
 
 def story_articles_before(*, session: Session, cluster_id: int, article_id: int) -> list[Article]:
     """The articles of a story stored before ``article_id``, in id order."""
     return list(
         session.scalars(
-            select(Article).where(Article.cluster_id == cluster_id, Article.id < article_id).order_by(Article.id)
+            select(Article)
+            .options(*_FOR_INDEX)
+            .where(Article.cluster_id == cluster_id, Article.id < article_id)
+            .order_by(Article.id)
         )
     )
 
 
 def articles_after(*, session: Session, article_id: int) -> list[Article]:
     """Stored articles with a higher id than ``article_id``, in id order."""
-    return list(session.scalars(select(Article).where(Article.id > article_id).order_by(Article.id)))
+    return list(session.scalars(select(Article).options(*_FOR_INDEX).where(Article.id > article_id).order_by(Article.id)))
 
 
 def source_lines_of(*, session: Session, sources: set[str]) -> list[SourceLine]:
