@@ -77,6 +77,7 @@ def merge_clusters(*, session: Session, survivor_id: int, absorbed_id: int) -> N
 
 
 _UPSERT_CHUNK = 5_000
+_LOOKUP_CHUNK = 1_000  # fingerprints per lookup, far below either database's bound parameters
 _DELETE_CHUNK = 2_000  # ids in one IN (...) list
 
 
@@ -98,8 +99,16 @@ def add_source_lines(*, session: Session, pages: Counter[tuple[str, str]]) -> No
         session.execute(statement)
 
 
-def iter_source_lines(*, session: Session) -> Iterator[SourceLine]:
-    yield from session.scalars(select(SourceLine).execution_options(yield_per=10_000))
+def source_line_pages(*, session: Session, source: str, fingerprints: set[str]) -> dict[str, int]:
+    """How many stored pages of ``source`` carried each of ``fingerprints`` (absent: none)."""
+    wanted = sorted(fingerprints)
+    pages: dict[str, int] = {}
+    for start in range(0, len(wanted), _LOOKUP_CHUNK):
+        statement = select(SourceLine.fingerprint, SourceLine.pages).where(
+            SourceLine.source == source, SourceLine.fingerprint.in_(wanted[start : start + _LOOKUP_CHUNK])
+        )
+        pages.update((fp, n) for fp, n in session.execute(statement))
+    return pages
 
 
 # What replaying an article into the in-memory index reads: not the page as posted.
@@ -150,12 +159,6 @@ def story_articles_before(*, session: Session, cluster_id: int, article_id: int)
 def articles_after(*, session: Session, article_id: int) -> list[Article]:
     """Stored articles with a higher id than ``article_id``, in id order."""
     return list(session.scalars(select(Article).options(*_FOR_INDEX).where(Article.id > article_id).order_by(Article.id)))
-
-
-def source_lines_of(*, session: Session, sources: set[str]) -> list[SourceLine]:
-    if not sources:
-        return []
-    return list(session.scalars(select(SourceLine).where(SourceLine.source.in_(sorted(sources)))))
 
 
 def delete_article(*, session: Session, article: Article) -> None:

@@ -109,13 +109,10 @@ class _IndexSizes(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = self._family()
-        index, templates = self.service.index, self.service.templates
-        counts = templates.line_counts_
+        index = self.service.index
         family.add_metric(["articles"], len(index.article_story_))
         family.add_metric(["stories"], len(index.stories_))
         family.add_metric(["near_duplicate_signatures"], len(index.near_duplicates_))
-        family.add_metric(["template_sources"], len(counts))
-        family.add_metric(["template_lines"], sum(len(lines) for lines in list(counts.values())))
         yield family
 
     @staticmethod

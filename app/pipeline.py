@@ -1,6 +1,6 @@
 """Ingest orchestration: validate → extract → fingerprint → assign → persist → respond.
 
-``StoryService`` owns the in-memory caches (source templates, the story index) and
+``StoryService`` owns the in-memory cache (the story index) and
 the one lock that serialises assignment in this process. Every write runs in one
 database transaction; on PostgreSQL it also holds an advisory lock, so two
 processes never assign at the same time. An article is acknowledged only after its
@@ -30,7 +30,7 @@ from app.observability import Metrics
 from app.schemas import EARLIEST, FUTURE_TOLERANCE, ArticleIn
 from clustering import fingerprint
 from clustering.assign import Assignment, StoryIndex, body_centrality
-from clustering.extract import Extraction, SourceTemplates, extract_html, extract_text
+from clustering.extract import Extraction, Templates, extract_html, extract_text
 from clustering.normalise import words
 from clustering.summarise import Member, story_terms, summarise
 from clustering.vectorise import ArticleFeatures, features, term_indices
@@ -84,10 +84,28 @@ def _untimed(_stage: str) -> AbstractContextManager:
     return nullcontext()
 
 
+class StoredTemplates:
+    """Sources' learned templates as stored: a page's lines are looked up in
+    ``source_lines`` (one query per page), plus the pages ``pending`` counts that the
+    running transaction has learned and not yet written. No process holds the counts,
+    so they cost no memory or start-up time and every replica sees the same ones."""
+
+    def __init__(self, session: Session, pending: Counter[tuple[str, str]] | None = None):
+        self.session = session
+        self.pending = pending if pending is not None else Counter()
+
+    def template_lines(self, source: str | None, fingerprints) -> set[str]:
+        if source is None:
+            return set()
+        wanted = set(fingerprints)
+        stored = crud.source_line_pages(session=self.session, source=source, fingerprints=wanted)
+        return {fp for fp in wanted if stored.get(fp, 0) + self.pending[(source, fp)] >= 1}
+
+
 def prepare(
     article: ArticleIn,
     received_at: datetime,
-    templates: SourceTemplates,
+    templates: Templates,
     stage: Callable[[str], AbstractContextManager] = _untimed,
 ) -> Prepared:
     """Run the pure stages (extract, normalise, featurise, fingerprint) on one article;
@@ -136,7 +154,6 @@ class StoryService:
         self.last_article_id = 0  # the newest stored article the caches hold
         self.reshapes_seen = 0  # merges, takedowns and prunes the caches know of
         self.clock_stored: datetime | None = None  # the stream clock as stored
-        self.templates = SourceTemplates()
         self.index = StoryIndex(horizon_days=horizon_days)
         self.ready = False
 
@@ -158,9 +175,6 @@ class StoryService:
         self.ready = True
 
     def _rebuild(self, session: Session) -> None:
-        templates = SourceTemplates()
-        for line in crud.iter_source_lines(session=session):
-            templates.load(line.source, line.fingerprint, line.pages)
         index = StoryIndex(self.index.params, self.horizon_days)
         archive = crud.get_term_archive(session=session)
         if archive is not None:
@@ -173,7 +187,7 @@ class StoryService:
         if clock is not None:
             index.advance_clock(clock)
         index.settle()
-        self.templates, self.index = templates, index
+        self.index = index
         self.last_article_id = session.scalar(select(func.max(Article.id))) or 0
         self.reshapes_seen = crud.reshapes(session=session)
         self.clock_stored = clock
@@ -200,8 +214,7 @@ class StoryService:
 
         Runs inside the serialised step, so nothing commits meanwhile: articles with a
         higher id than the last one applied are added to the index (ids are handed out
-        under the same lock, so in commit order) and their sources' templates reloaded;
-        a merge, takedown or prune made elsewhere rebuilds everything, which is rare.
+        under the same lock, so in commit order); a merge, takedown or prune made elsewhere rebuilds everything, which is rare.
         """
         if crud.reshapes(session=session) != self.reshapes_seen:
             self._rebuild(session)
@@ -220,16 +233,18 @@ class StoryService:
                 article.duplicate_of,
             )
             self.last_article_id = article.id
-        for line in crud.source_lines_of(session=session, sources={a.source for a in newer if a.source}):
-            self.templates.load(line.source, line.fingerprint, line.pages)
         log.info("caught up with %d articles stored by other processes", len(newer))
 
     # -- pure stages -----------------------------------------------------------
 
     def prepare(
-        self, article: ArticleIn, received_at: datetime, stage: Callable[[str], AbstractContextManager] = _untimed
+        self,
+        session: Session,
+        article: ArticleIn,
+        received_at: datetime,
+        stage: Callable[[str], AbstractContextManager] = _untimed,
     ) -> Prepared:
-        return prepare(article, received_at, self.templates, stage)
+        return prepare(article, received_at, StoredTemplates(session, self._source_lines), stage)
 
     # -- writes ----------------------------------------------------------------
 
@@ -304,7 +319,7 @@ class StoryService:
         if existing is not None:
             cluster, _ = crud.resolve_cluster(session=session, cluster_id=existing.cluster_id)
             return Outcome(existing.id, cluster.id if cluster else existing.cluster_id, existing.duplicate_of, "existing")
-        prepared = self.prepare(article, received_at, self.metrics.stage)
+        prepared = self.prepare(session, article, received_at, self.metrics.stage)
         if not prepared.extraction.text.strip():
             kind = "html" if article.html is not None else "text"
             return Outcome(None, None, None, "error", f"no article text could be extracted from {kind}")
@@ -347,7 +362,6 @@ class StoryService:
         self.last_article_id = row.id
         if prepared.source is not None:
             self._source_lines.update((prepared.source, fp) for fp in set(prepared.extraction.line_fingerprints))
-            self.templates.learn(prepared.source, prepared.extraction.line_fingerprints)
         cluster_id = self._merge(session, cluster_id, decision, touched)
         touched.add(cluster_id)
         self.metrics.stage_seconds.labels("store").observe(time.perf_counter() - stored_from)
@@ -528,7 +542,7 @@ class StoryService:
             with self.sessions.begin() as session:
                 self._serialise(session)
                 self._catch_up(session)
-            prepared = self.prepare(article, datetime.now(UTC))
+                prepared = prepare(article, datetime.now(UTC), StoredTemplates(session))
             decision = self.index.assign(prepared.features, prepared.signature, prepared.published_at)
             duplicates = [
                 (c.article_id, c.similarity)

@@ -62,7 +62,9 @@ def without_extraction() -> Iterator[None]:
 
 @contextmanager
 def without_templates() -> Iterator[None]:
-    with patched(extract.SourceTemplates, "is_template", lambda self, source, fp: False):
+    import app.pipeline
+
+    with patched(app.pipeline.StoredTemplates, "template_lines", lambda self, source, fingerprints: set()):
         yield
 
 

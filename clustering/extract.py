@@ -20,8 +20,10 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Protocol
 
 from clustering.normalise import STOP_WORDS, fold, words
 
@@ -85,6 +87,15 @@ def line_fingerprint(line: str) -> str | None:
     return hashlib.blake2b(" ".join(tokens).encode(), digest_size=8).hexdigest()
 
 
+class Templates(Protocol):
+    """Where a page's learned template lines are looked up: ``SourceTemplates`` in
+    memory, or the service's stored counts (so a process holds none of them)."""
+
+    def template_lines(self, source: str | None, fingerprints: Iterable[str]) -> set[str]:
+        """The fingerprints among ``fingerprints`` that are ``source``'s template."""
+        ...
+
+
 class SourceTemplates:
     """Per-source counts of line fingerprints: which lines are a site's furniture.
 
@@ -103,6 +114,9 @@ class SourceTemplates:
             return False
         counts = self.line_counts_.get(source)
         return counts is not None and counts[fingerprint] >= self.min_pages
+
+    def template_lines(self, source: str | None, fingerprints: Iterable[str]) -> set[str]:
+        return {fp for fp in fingerprints if self.is_template(source, fp)}
 
     def learn(self, source: str | None, fingerprints: tuple[str, ...] | list[str]) -> None:
         """Count each distinct fingerprint of one page once for ``source``."""
@@ -219,7 +233,7 @@ def find_date(text: str, lines: int = 8) -> datetime | None:
         return None
 
 
-def extract_text(text: str, source: str | None = None, templates: SourceTemplates | None = None) -> Extraction:
+def extract_text(text: str, source: str | None = None, templates: Templates | None = None) -> Extraction:
     """Main content of a plain-text page.
 
     Lines learned as ``source``'s template are dropped first, then the single-page
@@ -233,8 +247,10 @@ def extract_text(text: str, source: str | None = None, templates: SourceTemplate
     kept: list[int] = []
     verdicts: list[str | None] = []
     key = source_key(source)
+    known = set(filter(None, fingerprints))
+    template = templates.template_lines(source, known) if templates is not None and known else set()
     for i, line in enumerate(raw_lines):
-        verdict = "template" if templates and templates.is_template(source, fingerprints[i]) else None
+        verdict = "template" if fingerprints[i] in template else None
         verdict = verdict or classify_line(line) or ("masthead" if is_masthead(line, key) else None)
         verdicts.append(verdict)
     # Headline-and-date lists: "Headline\n\nFebruary 3, 2026" — drop the headline too.
@@ -263,7 +279,7 @@ def extract_text(text: str, source: str | None = None, templates: SourceTemplate
     )
 
 
-def extract_html(html: str, source: str | None = None, templates: SourceTemplates | None = None) -> Extraction:
+def extract_html(html: str, source: str | None = None, templates: Templates | None = None) -> Extraction:
     """Main content of an HTML page through trafilatura, then the same line rules.
 
     Trafilatura never fetches anything: it parses the string it is given.

@@ -101,7 +101,6 @@ def test_index_sizes_are_reported(client):
     client.post("/v1/articles", json={**ITALY_FLOODS, "url": "https://wire-mirror.example/po", "source": "wire-mirror.example"})
     assert value(client, "stories_index_entries", index="articles") == 2
     assert value(client, "stories_index_entries", index="stories") == 1
-    assert value(client, "stories_index_entries", index="template_sources") == 2
 
 
 def test_index_sizes_are_rebuilt_from_the_database_at_start(settings):
