@@ -57,7 +57,12 @@ class Cluster(Base):
     """A story: its summary is kept up to date on every change of its members."""
 
     __tablename__ = "clusters"
-    __table_args__ = {"sqlite_autoincrement": True}  # a deleted id is never handed out again
+    __table_args__ = (
+        # The listing's sort orders, ties broken by id: a page is read off the index.
+        Index("ix_clusters_latest", "last_published_at", "id"),
+        Index("ix_clusters_largest", "article_count", "id"),
+        {"sqlite_autoincrement": True},  # a deleted id is never handed out again
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     merged_into: Mapped[int | None] = mapped_column(ForeignKey("clusters.id"), index=True)
@@ -68,7 +73,7 @@ class Cluster(Base):
     article_count: Mapped[int] = mapped_column(Integer, default=0)
     source_count: Mapped[int] = mapped_column(Integer, default=0)
     first_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    last_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    last_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     representative_article_id: Mapped[int | None] = mapped_column(Id)
