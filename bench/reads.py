@@ -8,7 +8,9 @@ then ``--readers`` concurrent clients (asyncio, one connection each) read for
 ``--seconds``: each request is, at random, the first page of ``GET /v1/clusters``
 (default sort and limit) or ``GET /v1/clusters/{id}`` of a random live story. Latency is
 per request, from send to the last byte; p50/p99 per route and requests/s, median of
-``--runs`` runs (the server is started once). Nothing is written.
+``--runs`` runs (the server is started once). Nothing is written. Then one run of
+``GET /healthz`` alone with the same readers: the floor the HTTP stack and the client
+(on the same machine) set whatever the reads cost.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import sqlite3
 import tempfile
 import time
 import warnings
+from collections import defaultdict
 from pathlib import Path
 
 import httpx
@@ -32,8 +35,20 @@ from tests.servers import Server  # noqa: E402
 START_TIMEOUT = 1800.0
 
 
-async def read_for(url: str, ids: list[int], readers: int, seconds: float, seed: int) -> dict[str, list[float]]:
-    latencies: dict[str, list[float]] = {"list": [], "one": []}
+def story_reads(ids: list[int]):
+    """Half first pages of the listing, half one random story."""
+    def pick(rng: random.Random) -> tuple[str, str]:
+        return ("list", "/v1/clusters") if rng.random() < 0.5 else ("one", f"/v1/clusters/{rng.choice(ids)}")
+    return pick
+
+
+def liveness_reads(_rng: random.Random) -> tuple[str, str]:
+    """``/healthz`` only: no database, no summary; the HTTP stack's own floor."""
+    return "healthz", "/healthz"
+
+
+async def read_for(url: str, pick, readers: int, seconds: float, seed: int) -> dict[str, list[float]]:
+    latencies: dict[str, list[float]] = defaultdict(list)
     errors = [0]
     rng = random.Random(seed)
     limits = httpx.Limits(max_connections=readers, max_keepalive_connections=readers)
@@ -42,8 +57,7 @@ async def read_for(url: str, ids: list[int], readers: int, seconds: float, seed:
 
         async def reader() -> None:
             while time.perf_counter() < deadline:
-                route = "list" if rng.random() < 0.5 else "one"
-                path = "/v1/clusters" if route == "list" else f"/v1/clusters/{rng.choice(ids)}"
+                route, path = pick(rng)
                 began = time.perf_counter()
                 response = await client.get(path)
                 await response.aread()
@@ -79,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  ready in {time.perf_counter() - began:.1f} s", flush=True)
         try:
             for run in range(args.runs):
-                latencies = asyncio.run(read_for(server.url, ids, args.readers, args.seconds, run))
+                latencies = asyncio.run(read_for(server.url, story_reads(ids), args.readers, args.seconds, run))
                 total = sum(len(v) for v in latencies.values())
                 rates.append(total / args.seconds)
                 for route, values in latencies.items():
@@ -88,6 +102,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"  run {run + 1}: {total / args.seconds:.0f} requests/s; list p50 "
                       f"{results['list']['p50'][-1]:.1f} ms p99 {results['list']['p99'][-1]:.1f} ms; one p50 "
                       f"{results['one']['p50'][-1]:.1f} ms p99 {results['one']['p99'][-1]:.1f} ms", flush=True)
+            floor = asyncio.run(read_for(server.url, liveness_reads, args.readers, args.seconds, 0))["healthz"]
         finally:
             server.stop()
     print("\n| route | p50 ms | p99 ms (goal <= 20) |")
@@ -95,6 +110,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"| GET /v1/clusters | {spread(results['list']['p50'])} | {spread(results['list']['p99'])} |")
     print(f"| GET /v1/clusters/{{id}} | {spread(results['one']['p50'])} | {spread(results['one']['p99'])} |")
     print(f"requests/s (both routes): {spread(rates, 0)}")
+    print(f"floor, GET /healthz alone with the same readers (one run): p50 {1000 * percentile(floor, 50):.1f} ms, "
+          f"p99 {1000 * percentile(floor, 99):.1f} ms, {len(floor) / args.seconds:.0f} requests/s")
 
 
 if __name__ == "__main__":
