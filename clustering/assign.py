@@ -35,7 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from clustering.candidates import DUPLICATE_JACCARD, NearDuplicateIndex
-from clustering.vectorise import FIELDS, N_FEATURES, ArticleFeatures, DocumentFrequencies, normalise_rows
+from clustering.vectorise import FIELDS, N_FEATURES, ArticleFeatures, DocumentFrequencies, PackedFeatures, normalise_rows
 
 DAY = 86400.0
 
@@ -108,10 +108,14 @@ class Assignment:
     merge: tuple[int, ...] = ()
 
 
-@dataclass
+@dataclass(slots=True)
 class _Member:
     published_at: datetime
-    features: ArticleFeatures
+    packed: PackedFeatures  # packed: a window holds hundreds of thousands of members
+
+    @property
+    def features(self) -> ArticleFeatures:
+        return self.packed.unpack()
 
 
 @dataclass
@@ -284,7 +288,7 @@ class StoryIndex:
             story.sums[name] = story.sums[name] + feats.field(name)
         story.first = min(story.first, published_at)
         story.last = max(story.last, published_at)
-        story.members[article_id] = _Member(published_at, feats)
+        story.members[article_id] = _Member(published_at, feats.pack())
         self.article_story_[article_id] = story_id
         if duplicate_of is not None:
             self.duplicate_root_[article_id] = self.duplicate_root_.get(duplicate_of, duplicate_of)
@@ -358,7 +362,7 @@ class StoryIndex:
                 self.article_story_.pop(article_id, None)
                 self.duplicate_root_.pop(article_id, None)
                 self.near_duplicates_.remove(article_id)
-                self.archive_.add(member.features.terms)
+                self.archive_.add(member.packed.terms)
                 for term in self._posting_terms(member.features):
                     postings = self.postings_.get(int(term))
                     if postings is not None:
@@ -383,12 +387,13 @@ class StoryIndex:
             return None
         story = self.stories_[story_id]
         member = story.members.pop(article_id)
-        self.df_.remove(member.features.terms)
+        self.df_.remove(member.packed.terms)
         if not story.members:
             del self.stories_[story_id]
             return story_id
+        removed = member.features
         for name in FIELDS:
-            story.sums[name] = story.sums[name] - member.features.field(name)
+            story.sums[name] = story.sums[name] - removed.field(name)
             story.sums[name].eliminate_zeros()
         times = [m.published_at for m in story.members.values()]
         story.first, story.last = min(times), max(times)

@@ -40,6 +40,41 @@ class ArticleFeatures:
         """Hashed term indices present in any field (each counts once for DF)."""
         return np.unique(np.concatenate([self.title.indices, self.body.indices, self.names.indices]))
 
+    def pack(self) -> PackedFeatures:
+        """The same vectors in two flat arrays (a tenth of the objects, for keeping many)."""
+        fields = (self.title, self.body, self.names)
+        return PackedFeatures(
+            np.concatenate([f.indices for f in fields]).astype(np.int32),
+            np.concatenate([f.data for f in fields]),
+            (self.title.nnz, self.title.nnz + self.body.nnz),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PackedFeatures:
+    """An ``ArticleFeatures`` kept compactly: the term indices and weights of title,
+    body and names one after another, and where the title and the body end. Unpacking
+    gives back the identical vectors."""
+
+    indices: np.ndarray
+    data: np.ndarray
+    ends: tuple[int, int]
+
+    @property
+    def terms(self) -> np.ndarray:
+        return np.unique(self.indices)
+
+    def unpack(self) -> ArticleFeatures:
+        bounds = (0, *self.ends, len(self.indices))
+        rows = [
+            sp.csr_matrix(
+                (self.data[a:b].copy(), self.indices[a:b].copy(), np.array([0, b - a], dtype=np.int32)),
+                shape=(1, N_FEATURES),
+            )
+            for a, b in zip(bounds, bounds[1:])
+        ]
+        return ArticleFeatures(*rows)
+
 
 def term_indices(terms: list[str]) -> np.ndarray:
     """The hashed feature index of each term, in order."""

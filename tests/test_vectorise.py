@@ -29,3 +29,22 @@ def test_rare_terms_weigh_more_than_common_ones():
         df.add(common)
     df.add(rare)
     assert df.idf(rare)[0] > df.idf(common)[0]
+
+
+@pytest.mark.parametrize(
+    ("title", "body"),
+    [
+        ("Harbour bridge closes for repairs", "The Harbour Bridge in Valleyport closed on Monday. Mayor Ines Duarte said repairs take a week."),
+        (None, "Floodwater reached the old town of Valleyport overnight."),
+        ("", ""),
+    ],
+)
+def test_packed_features_unpack_to_the_identical_vectors(title, body):
+    original = features(title, body)
+    packed = original.pack()
+    restored = packed.unpack()
+    for name in ("title", "body", "names"):
+        a, b = original.field(name), restored.field(name)
+        assert a.shape == b.shape
+        assert np.array_equal(a.indices, b.indices) and np.array_equal(a.data, b.data)
+    assert np.array_equal(packed.terms, original.terms)
