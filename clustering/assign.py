@@ -80,6 +80,7 @@ class AssignParams:
     time_scale_days: float = CALIBRATION["time_scale_days"]
     candidate_terms: int = 24
     max_candidates: int = 64
+    max_postings: int = 8192
     model: DecisionModel = DecisionModel(tuple(CALIBRATION["coef"]), CALIBRATION["intercept"])
 
     def __post_init__(self) -> None:
@@ -91,6 +92,8 @@ class AssignParams:
             raise ValueError("window_days and time_scale_days must be positive")
         if self.max_candidates < 1:
             raise ValueError("max_candidates must be at least 1")
+        if self.max_postings < 1:
+            raise ValueError("max_postings must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -194,10 +197,23 @@ class StoryIndex:
     def _candidate_stories(self, feats: ArticleFeatures, published_at: datetime) -> list[_Story]:
         """Stories in the time window sharing key terms with the article: the
         ``max_candidates`` sharing the most (ties: the newest, then the lowest id), so
-        the cost of scoring stays flat however many stories the window holds."""
+        the cost of scoring stays flat however many stories the window holds.
+
+        Finding them is bounded too: the key terms' postings are counted rarest first,
+        and a term whose postings would take the count past ``max_postings`` story ids is
+        left out (with the commoner ones after it), unless nothing was counted yet. A
+        term many stories share says little about which one is the article's, and
+        counting it would make every article cost more as the window fills.
+        """
+        postings = [p for term in self._key_terms(feats) if (p := self.postings_.get(int(term)))]
+        postings.sort(key=len)  # ties keep the key terms' order: deterministic
         hits: Counter[int] = Counter()
-        for term in self._key_terms(feats):
-            hits.update(self.postings_.get(int(term), ()))
+        counted = 0
+        for stories in postings:
+            counted += len(stories)
+            if counted > self.params.max_postings and hits:
+                break
+            hits.update(stories)
         window = self.params.window_days
         found = []
         for story_id, shared in hits.items():
