@@ -326,6 +326,7 @@ def test_off_topic_member_is_the_least_central():
         {"window_days": -3},
         {"time_scale_days": 0},
         {"max_candidates": 0},
+        {"max_postings": 0},
     ],
 )
 def test_assign_params_reject_bad_values(bad):
@@ -358,6 +359,21 @@ def test_the_candidate_cap_does_not_change_a_clear_decision():
     for i, (story, article) in enumerate([(100, ORCHESTRA), (200, BRIDGE_GAZETTE), (300, FERRY)], 1):
         add(capped, i, story, article)
     assert assign(capped, BRIDGE_COURIER).story_id == 200
+
+
+def test_postings_past_the_budget_are_not_counted():
+    # Terms only the bridge story holds are rarer than those it shares with the ferry
+    # story (Port Calder, Mayor Okafor); a budget of one story id stops after them.
+    index = StoryIndex(AssignParams(max_postings=1))
+    add(index, 1, 100, BRIDGE_GAZETTE)
+    add(index, 2, 300, FERRY)
+    feats, _ = prepared(BRIDGE_COURIER)
+    ids, _ = index.pair_features(feats, T0)
+    assert ids == [100]
+    unbounded = StoryIndex()
+    add(unbounded, 1, 100, BRIDGE_GAZETTE)
+    add(unbounded, 2, 300, FERRY)
+    assert sorted(unbounded.pair_features(feats, T0)[0]) == [100, 300]
 
 
 # -- the index window (retention) ------------------------------------------------
