@@ -26,6 +26,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import httpx
+import psutil
 
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
 
@@ -90,7 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-reads-") as tmp:
         began = time.perf_counter()
         server = Server(f"sqlite:///{args.db}", Path(tmp) / "serve.log").start(timeout=START_TIMEOUT)
-        print(f"  ready in {time.perf_counter() - began:.1f} s", flush=True)
+        rss = psutil.Process(server.process.pid).memory_info().rss / 2**20
+        print(f"  ready in {time.perf_counter() - began:.1f} s, RSS {rss:.0f} MiB", flush=True)
         try:
             for run in range(args.runs):
                 latencies = asyncio.run(read_for(server.url, story_reads(ids), args.readers, args.seconds, run))
