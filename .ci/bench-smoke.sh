@@ -19,11 +19,12 @@ test "$(wc -l < "$tmp/stream.jsonl")" -eq 300
 echo "== bench smoke: signature"
 $py -m bench.signature --articles 60 --slow-articles 5 --runs 1 > "$tmp/signature.txt"
 grep "bit-for-bit check" "$tmp/signature.txt"
-echo "== bench smoke: seed, ingest, restart, reads"
+echo "== bench smoke: seed, ingest, restart, reads, memory"
 $py -m bench.seed --db "$tmp/stored.db" --stored 1000 --workers 1 > /dev/null
 $py -m bench.ingest --from-db "$tmp/stored.db" --articles 60 --batch 30 --runs 1 | grep "throughput:"
 $py -m bench.restart --db "$tmp/stored.db" --runs 1 | grep "ready (/readyz 200)"
 $py -m bench.reads --db "$tmp/stored.db" --readers 4 --seconds 1 --runs 1 | grep "GET /v1/clusters "
+$py -m bench.memory --db "$tmp/stored.db" --top 3 | grep "bytes an article"
 echo "== bench smoke: http (service and baseline)"
 $py -m bench.http --articles 60 --batch 30 --runs 1 --single 10 --rate 20 | grep "service / baseline"
 echo "== bench smoke: growth"
