@@ -438,7 +438,7 @@ class StoryService:
                 continue
             centrality = self.index.centrality(cluster_id)
             if centrality is None:  # a story outside the index window (late or old article)
-                centrality = body_centrality({m.id: features(m.title, m.text) for m in members}, self.index.df_)
+                centrality = body_centrality({m.id: features(m.title, m.text).body for m in members}, self.index.df_)
             summary = summarise(
                 [
                     Member(m.id, m.title, m.text, m.source, _as_utc(m.published_at), m.duplicate_of, self._terms_of(m))

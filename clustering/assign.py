@@ -438,14 +438,15 @@ class StoryIndex:
         story = self.stories_.get(story_id)
         if story is None:
             return None
-        return body_centrality({a: m.features for a, m in story.members.items()}, self.df_, story.sums["body"])
+        bodies = {a: m.packed.field("body") for a, m in story.members.items()}
+        return body_centrality(bodies, self.df_, story.sums["body"])
 
 
 def body_centrality(
-    members: dict[int, ArticleFeatures], df: DocumentFrequencies, body_sum: sp.csr_matrix | None = None
+    bodies: dict[int, sp.csr_matrix], df: DocumentFrequencies, body_sum: sp.csr_matrix | None = None
 ) -> dict[int, float]:
-    """Cosine of each member's body to the members' body centroid, IDF-weighted by ``df``."""
+    """Cosine of each member's body vector to the members' body centroid, IDF-weighted by ``df``."""
     if body_sum is None:
-        body_sum = sum((f.body for f in members.values()), sp.csr_matrix((1, N_FEATURES)))
+        body_sum = sum(bodies.values(), sp.csr_matrix((1, N_FEATURES)))
     centroid = df.weigh(body_sum)
-    return {article_id: float(df.weigh(f.body).multiply(centroid).sum()) for article_id, f in members.items()}
+    return {article_id: float(df.weigh(body).multiply(centroid).sum()) for article_id, body in bodies.items()}

@@ -64,16 +64,18 @@ class PackedFeatures:
     def terms(self) -> np.ndarray:
         return np.unique(self.indices)
 
-    def unpack(self) -> ArticleFeatures:
+    def field(self, name: str) -> sp.csr_matrix:
+        """One field's vector, as ``ArticleFeatures.field`` gives it."""
+        k = FIELDS.index(name)
         bounds = (0, *self.ends, len(self.indices))
-        rows = [
-            sp.csr_matrix(
-                (self.data[a:b].copy(), self.indices[a:b].copy(), np.array([0, b - a], dtype=np.int32)),
-                shape=(1, N_FEATURES),
-            )
-            for a, b in zip(bounds, bounds[1:])
-        ]
-        return ArticleFeatures(*rows)
+        a, b = bounds[k], bounds[k + 1]
+        return sp.csr_matrix(
+            (self.data[a:b].copy(), self.indices[a:b].copy(), np.array([0, b - a], dtype=np.int32)),
+            shape=(1, N_FEATURES),
+        )
+
+    def unpack(self) -> ArticleFeatures:
+        return ArticleFeatures(*(self.field(name) for name in FIELDS))
 
 
 def term_indices(terms: list[str]) -> np.ndarray:

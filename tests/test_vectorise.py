@@ -44,7 +44,8 @@ def test_packed_features_unpack_to_the_identical_vectors(title, body):
     packed = original.pack()
     restored = packed.unpack()
     for name in ("title", "body", "names"):
-        a, b = original.field(name), restored.field(name)
-        assert a.shape == b.shape
-        assert np.array_equal(a.indices, b.indices) and np.array_equal(a.data, b.data)
+        for b in (restored.field(name), packed.field(name)):
+            a = original.field(name)
+            assert a.shape == b.shape
+            assert np.array_equal(a.indices, b.indices) and np.array_equal(a.data, b.data)
     assert np.array_equal(packed.terms, original.terms)
