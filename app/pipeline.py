@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -94,7 +94,7 @@ class StoredTemplates:
         self.session = session
         self.pending = pending if pending is not None else Counter()
 
-    def template_lines(self, source: str | None, fingerprints) -> set[str]:
+    def template_lines(self, source: str | None, fingerprints: Iterable[str]) -> set[str]:
         if source is None:
             return set()
         wanted = set(fingerprints)
@@ -214,7 +214,8 @@ class StoryService:
 
         Runs inside the serialised step, so nothing commits meanwhile: articles with a
         higher id than the last one applied are added to the index (ids are handed out
-        under the same lock, so in commit order); a merge, takedown or prune made elsewhere rebuilds everything, which is rare.
+        under the same lock, so in commit order); a merge, takedown or prune made
+        elsewhere rebuilds everything, which is rare.
         """
         if crud.reshapes(session=session) != self.reshapes_seen:
             self._rebuild(session)
@@ -234,17 +235,6 @@ class StoryService:
             )
             self.last_article_id = article.id
         log.info("caught up with %d articles stored by other processes", len(newer))
-
-    # -- pure stages -----------------------------------------------------------
-
-    def prepare(
-        self,
-        session: Session,
-        article: ArticleIn,
-        received_at: datetime,
-        stage: Callable[[str], AbstractContextManager] = _untimed,
-    ) -> Prepared:
-        return prepare(article, received_at, StoredTemplates(session, self._source_lines), stage)
 
     # -- writes ----------------------------------------------------------------
 
@@ -319,7 +309,7 @@ class StoryService:
         if existing is not None:
             cluster, _ = crud.resolve_cluster(session=session, cluster_id=existing.cluster_id)
             return Outcome(existing.id, cluster.id if cluster else existing.cluster_id, existing.duplicate_of, "existing")
-        prepared = self.prepare(session, article, received_at, self.metrics.stage)
+        prepared = prepare(article, received_at, StoredTemplates(session, self._source_lines), self.metrics.stage)
         if not prepared.extraction.text.strip():
             kind = "html" if article.html is not None else "text"
             return Outcome(None, None, None, "error", f"no article text could be extracted from {kind}")

@@ -125,9 +125,6 @@ class SourceTemplates:
         counts = self.line_counts_.setdefault(source, Counter())
         counts.update(set(fingerprints))
 
-    def load(self, source: str, fingerprint: str, pages: int) -> None:
-        self.line_counts_.setdefault(source, Counter())[fingerprint] = pages
-
 
 def _is_title_case(tokens: list[str]) -> bool:
     alpha = [t for t in tokens if t[:1].isalpha()]

@@ -279,13 +279,6 @@ def test_a_line_repeated_within_one_page_counts_once():
     assert not templates.is_template("gazette", fingerprint)
 
 
-def test_loaded_counts_make_a_line_template():
-    templates = SourceTemplates(min_pages=3)
-    fingerprint = line_fingerprint(ABOUT_LINE)
-    templates.load("gazette", fingerprint, 3)
-    assert templates.is_template("gazette", fingerprint)
-
-
 def test_learning_without_source_is_ignored():
     templates = SourceTemplates()
     templates.learn(None, [line_fingerprint(ABOUT_LINE)])
