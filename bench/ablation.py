@@ -91,7 +91,7 @@ ABLATIONS: dict[str, Callable[[], object]] = {
 
 
 def score(rows: list[dict], base: AssignParams) -> dict[str, float]:
-    fitted = calibrate.calibrate(rows, base)
+    fitted = calibrate.calibrate_articles(rows, base)
     params = AssignParams(
         threshold=fitted["threshold"],
         merge_threshold=fitted["merge_threshold"],
@@ -100,9 +100,9 @@ def score(rows: list[dict], base: AssignParams) -> dict[str, float]:
         model=DecisionModel(tuple(fitted["coef"]), fitted["intercept"]),
     )
     return {
-        "clean": calibrate.online_bcubed(rows, params),
-        "wrapped": calibrate.online_bcubed(variants.wrap(rows), params),
-        "compressed 10d": calibrate.online_bcubed(variants.compress(rows, 10), params),
+        "clean": calibrate.online_bcubed(rows, params).f1,
+        "wrapped": calibrate.online_bcubed(variants.wrap(rows), params).f1,
+        "compressed 10d": calibrate.online_bcubed(variants.compress(rows, 10), params).f1,
     }
 
 

@@ -17,9 +17,14 @@ Scoring (``score``): every story active within ``window_days`` of the article's
     log_size             ln(1 + articles in the story)
 
 and its score is the probability, under a logistic model (``DecisionModel``, fitted by
-``clustering.calibrate`` on labelled news and shipped as ``decision.json``), that the
+``app.calibrate`` on labelled news and shipped as ``decision.json``), that the
 article belongs to that story. The article joins the best story when its score
 reaches ``threshold``; other stories at ``merge_threshold`` or above are merged in.
+
+A headline alone (``is_headline``: a title and no body of its own) is scored by a
+model of its own, fitted on headlines, and joins only at ``headline_threshold``: six
+to ten words are little evidence, and a wrong join shows readers one story that is
+really two, so headlines are decided for precision.
 """
 
 from __future__ import annotations
@@ -35,7 +40,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from clustering.candidates import DUPLICATE_JACCARD, NearDuplicateIndex
-from clustering.vectorise import FIELDS, N_FEATURES, ArticleFeatures, DocumentFrequencies, PackedFeatures, normalise_rows
+from clustering.vectorise import (
+    FIELDS,
+    N_FEATURES,
+    ArticleFeatures,
+    DocumentFrequencies,
+    PackedFeatures,
+    is_headline,
+    normalise_rows,
+)
 
 DAY = 86400.0
 
@@ -64,6 +77,8 @@ def load_calibration(path: Path = MODEL_PATH) -> dict:
     data = json.loads(path.read_text())
     if list(data["features"]) != list(FEATURES):
         raise ValueError(f"{path} was fitted on features {data['features']}, this build uses {FEATURES}")
+    if "headline" not in data:
+        raise ValueError(f"{path} has no headline model: refit it with `stories calibrate`")
     return data
 
 
@@ -72,7 +87,7 @@ CALIBRATION = load_calibration()
 
 @dataclass(frozen=True)
 class AssignParams:
-    """Decision parameters; the model and thresholds come from ``clustering.calibrate``."""
+    """Decision parameters; the models and thresholds come from ``app.calibrate``."""
 
     threshold: float = CALIBRATION["threshold"]
     merge_threshold: float = CALIBRATION["merge_threshold"]
@@ -82,10 +97,16 @@ class AssignParams:
     max_candidates: int = 64
     max_postings: int = 8192
     model: DecisionModel = DecisionModel(tuple(CALIBRATION["coef"]), CALIBRATION["intercept"])
+    headline_threshold: float = CALIBRATION["headline"]["threshold"]
+    headline_model: DecisionModel = DecisionModel(
+        tuple(CALIBRATION["headline"]["coef"]), CALIBRATION["headline"]["intercept"]
+    )
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
             raise ValueError("threshold must be in (0, 1]")
+        if not 0.0 < self.headline_threshold <= 1.0:
+            raise ValueError("headline_threshold must be in (0, 1]")
         if self.merge_threshold < self.threshold:
             raise ValueError("merge_threshold must not be below threshold")
         if self.window_days <= 0 or self.time_scale_days <= 0:
@@ -251,11 +272,13 @@ class StoryIndex:
         return [s.id for s in stories], X
 
     def score(self, feats: ArticleFeatures, published_at: datetime) -> list[tuple[int, float]]:
-        """(story id, probability of belonging) for every candidate story, best first."""
+        """(story id, probability of belonging) for every candidate story, best first;
+        a headline is scored by the headline model."""
         ids, X = self.pair_features(feats, published_at)
         if not ids:
             return []
-        scores = self.params.model.probability(X)
+        model = self.params.headline_model if is_headline(feats) else self.params.model
+        scores = model.probability(X)
         order = np.argsort(-scores, kind="stable")
         return [(ids[i], float(scores[i])) for i in order]
 
@@ -268,10 +291,12 @@ class StoryIndex:
             story = self.article_story_.get(root, self.article_story_.get(best.article_id))
             return Assignment(story, 1.0, duplicate_of=root, duplicate_similarity=best.similarity)
         ranked = self.score(feats, published_at)
-        if not ranked or ranked[0][1] < self.params.threshold:
+        threshold = self.params.headline_threshold if is_headline(feats) else self.params.threshold
+        if not ranked or ranked[0][1] < threshold:
             return Assignment(None, ranked[0][1] if ranked else 0.0)
         best_id, best_score = ranked[0]
-        merge = tuple(sid for sid, s in ranked[1:] if s >= self.params.merge_threshold)
+        merge_at = max(self.params.merge_threshold, threshold)
+        merge = tuple(sid for sid, s in ranked[1:] if s >= merge_at)
         return Assignment(best_id, best_score, merge=merge)
 
     # -- learning --------------------------------------------------------------

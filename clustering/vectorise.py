@@ -100,13 +100,33 @@ def _tf(tokens: list[str]) -> sp.csr_matrix:
 
 
 def features(title: str | None, body: str) -> ArticleFeatures:
-    """Featurise an article's title and cleaned body."""
+    """Featurise an article's title and cleaned body.
+
+    A body whose words all stand in the title (a feed that sends headlines alone, with
+    the headline as text) adds no evidence, so its vector is left empty: counting the
+    headline twice, as title and as body, would make two headlines that share a few
+    words look like two full write-ups that agree. Such an article is a headline
+    (``is_headline``) and is decided as one.
+
+    >>> is_headline(features("Harbour bridge closes", "Harbour bridge closes."))
+    True
+    >>> is_headline(features("Harbour bridge closes", "The harbour bridge closes for repairs."))
+    False
+    """
     title = title or ""
+    title_words, body_words = content_words(title), content_words(body)
+    if title_words and set(body_words) <= set(title_words):
+        body_words = []
     return ArticleFeatures(
-        title=_tf(content_words(title)),
-        body=_tf(content_words(body)),
+        title=_tf(title_words),
+        body=_tf(body_words),
         names=_tf(names(title + ".\n" + body)),
     )
+
+
+def is_headline(feats: ArticleFeatures) -> bool:
+    """Whether an article is its headline alone: a title and no body of its own."""
+    return feats.title.nnz > 0 and feats.body.nnz == 0
 
 
 class DocumentFrequencies:

@@ -327,6 +327,8 @@ def test_off_topic_member_is_the_least_central():
         {"time_scale_days": 0},
         {"max_candidates": 0},
         {"max_postings": 0},
+        {"headline_threshold": 0},
+        {"headline_threshold": 1.5},
     ],
 )
 def test_assign_params_reject_bad_values(bad):
@@ -342,6 +344,32 @@ def test_higher_threshold_turns_a_join_into_a_new_story():
     index = StoryIndex(AssignParams(threshold=1.0, merge_threshold=1.0))
     add(index, 1, 100, BRIDGE_GAZETTE)
     assert assign(index, BRIDGE_COURIER).story_id is None
+
+
+# -- headlines alone ----------------------------------------------------------
+
+HEADLINE = ("Alder River floods Port Calder, Riverside Bridge shut", "Alder River floods Port Calder, Riverside Bridge shut")
+
+
+def test_headline_is_scored_by_the_headline_model(index):
+    feats, _ = prepared(HEADLINE)
+    ids, X = index.pair_features(feats, T0)
+    expected = index.params.headline_model.probability(X[ids.index(100)][None, :])[0]
+    assert dict(index.score(feats, T0))[100] == pytest.approx(expected)
+
+
+def test_headline_joins_only_at_the_headline_threshold():
+    lenient, strict = (StoryIndex(AssignParams(headline_threshold=t)) for t in (0.01, 1.0))
+    for built in (lenient, strict):
+        add(built, 1, 100, BRIDGE_GAZETTE)
+    assert assign(lenient, HEADLINE).story_id == 100
+    assert assign(strict, HEADLINE).story_id is None
+
+
+def test_headline_threshold_leaves_full_write_ups_alone():
+    index = StoryIndex(AssignParams(headline_threshold=1.0))
+    add(index, 1, 100, BRIDGE_GAZETTE)
+    assert assign(index, BRIDGE_COURIER).story_id == 100
 
 
 def test_only_the_stories_sharing_the_most_key_terms_are_scored():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from clustering.vectorise import DocumentFrequencies, cosine, features, normalise_rows
+from clustering.vectorise import DocumentFrequencies, cosine, features, is_headline, normalise_rows
 
 
 def test_rows_are_normalised_whatever_rows_are_empty():
@@ -49,3 +49,20 @@ def test_packed_features_unpack_to_the_identical_vectors(title, body):
             assert a.shape == b.shape
             assert np.array_equal(a.indices, b.indices) and np.array_equal(a.data, b.data)
     assert np.array_equal(packed.terms, original.terms)
+
+
+def test_a_body_that_repeats_the_headline_is_left_empty():
+    feats = features("Flood closes Riverside Bridge", "Flood closes Riverside Bridge")
+    assert feats.body.nnz == 0
+    assert feats.title.nnz == 4
+    assert is_headline(feats)
+
+
+def test_a_body_with_words_of_its_own_is_kept():
+    feats = features("Flood closes Riverside Bridge", "Flood closes Riverside Bridge in Port Calder")
+    assert feats.body.nnz == 6
+    assert not is_headline(feats)
+
+
+def test_an_article_without_a_title_is_not_a_headline():
+    assert not is_headline(features(None, "Flood closes Riverside Bridge"))

@@ -1,0 +1,61 @@
+"""app.calibrate: the article model, and the headline model held to its precision target."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from app.calibrate import HEADLINE_PRECISION, HEADLINE_THRESHOLDS, calibrate, headlines
+from clustering.assign import FEATURES, AssignParams, DecisionModel
+from tests.synthetic_news import make_stories, report
+
+OUTLETS = ("harbourpost.example", "valleytimes.example", "northwire.example")
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[dict]:
+    """Six events two days apart, each reported by three outlets: a wire report, its
+    copy, and an independent write-up."""
+    labelled = []
+    for story in make_stories(6, seed=5, spacing=timedelta(days=2)):
+        for hours, (outlet, rewrite) in enumerate(zip(OUTLETS, (False, False, True))):
+            article = report(story, outlet, rewrite=rewrite, hours_later=hours, page=False)
+            labelled.append({**article, "id": f"{story.key}-{outlet}", "label": story.key, "lang": "en"})
+    return labelled
+
+
+@pytest.fixture(scope="module")
+def calibration(rows) -> dict:
+    return calibrate(rows)
+
+
+def test_headline_feed_keeps_the_titles_and_drops_the_texts(rows):
+    feed = headlines([*rows, {**rows[0], "title": None}])
+    assert len(feed) == len(rows)
+    assert all(row["text"] is None and row["title"] for row in feed)
+
+
+def test_calibration_gives_models_the_service_can_load(calibration):
+    assert calibration["features"] == list(FEATURES)
+    params = AssignParams(
+        threshold=calibration["threshold"],
+        merge_threshold=calibration["merge_threshold"],
+        model=DecisionModel(tuple(calibration["coef"]), calibration["intercept"]),
+        headline_threshold=calibration["headline"]["threshold"],
+        headline_model=DecisionModel(tuple(calibration["headline"]["coef"]), calibration["headline"]["intercept"]),
+    )
+    assert params.headline_threshold in HEADLINE_THRESHOLDS
+
+
+def test_headline_model_gives_no_weight_to_a_body_headlines_lack(calibration):
+    assert calibration["headline"]["coef"][FEATURES.index("body")] == 0.0
+
+
+def test_headline_threshold_is_the_lowest_that_holds_the_precision_target(calibration):
+    headline = calibration["headline"]
+    table = headline["fitted_on"]["threshold_bcubed_precision_recall"]
+    held = [t for t, (precision, _) in table.items() if precision >= HEADLINE_PRECISION]
+    assert held, "these stories share no names: some threshold must hold the target"
+    assert headline["threshold"] == min(held)
+    assert headline["precision_target"] == HEADLINE_PRECISION
