@@ -110,12 +110,13 @@ def calibrate_headlines(rows: list[dict], base: AssignParams) -> dict:
         params = replace(base, headline_model=model, headline_threshold=threshold)
         scores[threshold] = online_bcubed(undated, params, ordered=True)
     held = [t for t in HEADLINE_THRESHOLDS if scores[t].precision >= HEADLINE_PRECISION]
-    threshold = held[0] if held else HEADLINE_THRESHOLDS[-1]
+    threshold = held[0] if held else HEADLINE_THRESHOLDS[-1]  # out of reach: the strictest
     return {
         "coef": [round(c, 6) for c in model.coef],
         "intercept": round(model.intercept, 6),
         "threshold": threshold,
         "precision_target": HEADLINE_PRECISION,
+        "precision_target_reached": bool(held),
         "fitted_on": {
             "pairs": int(len(y)),
             "positives": int(y.sum()),

@@ -22,9 +22,11 @@ article belongs to that story. The article joins the best story when its score
 reaches ``threshold``; other stories at ``merge_threshold`` or above are merged in.
 
 A headline alone (``is_headline``: a title and no body of its own) is scored by a
-model of its own, fitted on headlines, and joins only at ``headline_threshold``: six
-to ten words are little evidence, and a wrong join shows readers one story that is
-really two, so headlines are decided for precision.
+model of its own, fitted on headlines; it joins a story only at ``headline_threshold``
+and never merges two. Six to ten words are little evidence, and a wrong join shows
+readers one story that is really two, so headlines are decided for precision. (A
+copy of an earlier text, headline or not, still follows its original as a
+near-duplicate.)
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ def load_calibration(path: Path = MODEL_PATH) -> dict:
     if list(data["features"]) != list(FEATURES):
         raise ValueError(f"{path} was fitted on features {data['features']}, this build uses {FEATURES}")
     if "headline" not in data:
-        raise ValueError(f"{path} has no headline model: refit it with `stories calibrate`")
+        raise ValueError(f"{path} has no headline model: it predates this build; use the shipped clustering/decision.json")
     return data
 
 
@@ -252,24 +254,33 @@ class StoryIndex:
         X = np.zeros((len(stories), len(FEATURES)))
         if not stories:
             return [], X
-        for column, name in enumerate(("title", "body", "names")):
-            article = feats.field(name)
-            if article.nnz == 0:
-                continue
-            query = self.df_.weigh(article)
-            centroids = sp.vstack([s.sums[name] for s in stories], format="csr")
-            centroids.data = centroids.data * self.df_.idf(centroids.indices)
-            centroids = normalise_rows(centroids)
-            self._query[query.indices] = query.data
-            X[:, column] = centroids @ self._query
-            self._query[query.indices] = 0.0
+        for column, name in enumerate(FIELDS):
+            X[:, column] = self._centroid_cosines(feats.field(name), stories, name)
         untitled = np.array([feats.title.nnz == 0 or s.sums["title"].nnz == 0 for s in stories])
-        X[untitled, 0] = X[untitled, 1]
+        if is_headline(feats):
+            # A headline has no body to stand in: its title meets an untitled story's body.
+            X[untitled, 0] = self._centroid_cosines(feats.title, [s for s, u in zip(stories, untitled) if u], "body")
+        else:
+            X[untitled, 0] = X[untitled, 1]
         days = np.array([_days_outside(published_at, s.first, s.last) for s in stories])
         X[:, 3] = np.exp(-0.5 * (days / self.params.time_scale_days) ** 2)
         X[:, 4] = days / self.params.window_days
         X[:, 5] = np.log1p([len(s.members) for s in stories])
         return [s.id for s in stories], X
+
+    def _centroid_cosines(self, vector: sp.csr_matrix, stories: list[_Story], name: str) -> np.ndarray:
+        """Cosine of an article's field vector to each story's ``name`` centroid, both
+        IDF-weighted (0 where either is empty)."""
+        if vector.nnz == 0 or not stories:
+            return np.zeros(len(stories))
+        query = self.df_.weigh(vector)
+        centroids = sp.vstack([s.sums[name] for s in stories], format="csr")
+        centroids.data = centroids.data * self.df_.idf(centroids.indices)
+        centroids = normalise_rows(centroids)
+        self._query[query.indices] = query.data
+        cosines = centroids @ self._query
+        self._query[query.indices] = 0.0
+        return cosines
 
     def score(self, feats: ArticleFeatures, published_at: datetime) -> list[tuple[int, float]]:
         """(story id, probability of belonging) for every candidate story, best first;
@@ -291,12 +302,14 @@ class StoryIndex:
             story = self.article_story_.get(root, self.article_story_.get(best.article_id))
             return Assignment(story, 1.0, duplicate_of=root, duplicate_similarity=best.similarity)
         ranked = self.score(feats, published_at)
-        threshold = self.params.headline_threshold if is_headline(feats) else self.params.threshold
+        headline = is_headline(feats)
+        threshold = self.params.headline_threshold if headline else self.params.threshold
         if not ranked or ranked[0][1] < threshold:
             return Assignment(None, ranked[0][1] if ranked else 0.0)
         best_id, best_score = ranked[0]
-        merge_at = max(self.params.merge_threshold, threshold)
-        merge = tuple(sid for sid, s in ranked[1:] if s >= merge_at)
+        if headline:  # a merge cannot be undone, and a headline is too little evidence for one
+            return Assignment(best_id, best_score)
+        merge = tuple(sid for sid, s in ranked[1:] if s >= self.params.merge_threshold)
         return Assignment(best_id, best_score, merge=merge)
 
     # -- learning --------------------------------------------------------------

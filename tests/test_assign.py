@@ -366,6 +366,25 @@ def test_headline_joins_only_at_the_headline_threshold():
     assert assign(strict, HEADLINE).story_id is None
 
 
+def test_headline_meets_an_untitled_story_by_its_body():
+    index = StoryIndex()
+    add(index, 1, 100, (None, BRIDGE_GAZETTE[1]))
+    feats, _ = prepared(HEADLINE)
+    ids, X = index.pair_features(feats, T0)
+    assert ids == [100]
+    assert X[0, 0] > 0.2
+
+
+def test_headline_never_merges_stories_a_write_up_would():
+    index = StoryIndex(AssignParams(threshold=0.01, merge_threshold=0.01, headline_threshold=0.01))
+    add(index, 1, 100, BRIDGE_GAZETTE)
+    add(index, 2, 200, BRIDGE_COURIER)
+    assert assign(index, BRIDGE_RADIO).merge
+    decision = assign(index, HEADLINE)
+    assert decision.story_id in (100, 200)
+    assert decision.merge == ()
+
+
 def test_headline_threshold_leaves_full_write_ups_alone():
     index = StoryIndex(AssignParams(headline_threshold=1.0))
     add(index, 1, 100, BRIDGE_GAZETTE)

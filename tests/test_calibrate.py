@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from app.calibrate import HEADLINE_PRECISION, HEADLINE_THRESHOLDS, calibrate, headlines
-from clustering.assign import FEATURES, AssignParams, DecisionModel
+from app.calibrate import HEADLINE_PRECISION, HEADLINE_THRESHOLDS, calibrate, headlines, write
+from clustering.assign import FEATURES, AssignParams, DecisionModel, load_calibration
 from tests.synthetic_news import make_stories, report
 
 OUTLETS = ("harbourpost.example", "valleytimes.example", "northwire.example")
@@ -36,16 +36,25 @@ def test_headline_feed_keeps_the_titles_and_drops_the_texts(rows):
     assert all(row["text"] is None and row["title"] for row in feed)
 
 
-def test_calibration_gives_models_the_service_can_load(calibration):
-    assert calibration["features"] == list(FEATURES)
-    params = AssignParams(
-        threshold=calibration["threshold"],
-        merge_threshold=calibration["merge_threshold"],
-        model=DecisionModel(tuple(calibration["coef"]), calibration["intercept"]),
-        headline_threshold=calibration["headline"]["threshold"],
-        headline_model=DecisionModel(tuple(calibration["headline"]["coef"]), calibration["headline"]["intercept"]),
+def test_calibration_is_written_as_the_service_loads_it(calibration, tmp_path):
+    path = tmp_path / "decision.json"
+    write(calibration, path)
+    loaded = load_calibration(path)
+    AssignParams(
+        threshold=loaded["threshold"],
+        merge_threshold=loaded["merge_threshold"],
+        model=DecisionModel(tuple(loaded["coef"]), loaded["intercept"]),
+        headline_threshold=loaded["headline"]["threshold"],
+        headline_model=DecisionModel(tuple(loaded["headline"]["coef"]), loaded["headline"]["intercept"]),
     )
-    assert params.headline_threshold in HEADLINE_THRESHOLDS
+    assert loaded["headline"]["threshold"] in HEADLINE_THRESHOLDS
+
+
+def test_a_calibration_without_a_headline_model_is_refused(calibration, tmp_path):
+    path = tmp_path / "decision.json"
+    write({key: value for key, value in calibration.items() if key != "headline"}, path)
+    with pytest.raises(ValueError, match="no headline model"):
+        load_calibration(path)
 
 
 def test_headline_model_gives_no_weight_to_a_body_headlines_lack(calibration):
@@ -59,3 +68,4 @@ def test_headline_threshold_is_the_lowest_that_holds_the_precision_target(calibr
     assert held, "these stories share no names: some threshold must hold the target"
     assert headline["threshold"] == min(held)
     assert headline["precision_target"] == HEADLINE_PRECISION
+    assert headline["precision_target_reached"]
