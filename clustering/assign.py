@@ -23,10 +23,10 @@ reaches ``threshold``; other stories at ``merge_threshold`` or above are merged 
 
 A headline alone (``is_headline``: a title and no body of its own) is scored by a
 model of its own, fitted on headlines; it joins a story only at ``headline_threshold``
-and never merges two. Six to ten words are little evidence, and a wrong join shows
-readers one story that is really two, so headlines are decided for precision. (A
-copy of an earlier text, headline or not, still follows its original as a
-near-duplicate.)
+and merges two only where both reach ``merge_threshold`` and that threshold. Six to
+ten words are little evidence, and a wrong join shows readers one story that is really
+two, so headlines are decided for precision. (A copy of an earlier text, headline or
+not, still follows its original as a near-duplicate.)
 """
 
 from __future__ import annotations
@@ -307,9 +307,8 @@ class StoryIndex:
         if not ranked or ranked[0][1] < threshold:
             return Assignment(None, ranked[0][1] if ranked else 0.0)
         best_id, best_score = ranked[0]
-        if headline:  # a merge cannot be undone, and a headline is too little evidence for one
-            return Assignment(best_id, best_score)
-        merge = tuple(sid for sid, s in ranked[1:] if s >= self.params.merge_threshold)
+        merge_at = max(self.params.merge_threshold, threshold)
+        merge = tuple(sid for sid, s in ranked[1:] if s >= merge_at)
         return Assignment(best_id, best_score, merge=merge)
 
     # -- learning --------------------------------------------------------------

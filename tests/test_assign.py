@@ -375,14 +375,18 @@ def test_headline_meets_an_untitled_story_by_its_body():
     assert X[0, 0] > 0.2
 
 
-def test_headline_never_merges_stories_a_write_up_would():
-    index = StoryIndex(AssignParams(threshold=0.01, merge_threshold=0.01, headline_threshold=0.01))
-    add(index, 1, 100, BRIDGE_GAZETTE)
-    add(index, 2, 200, BRIDGE_COURIER)
-    assert assign(index, BRIDGE_RADIO).merge
-    decision = assign(index, HEADLINE)
-    assert decision.story_id in (100, 200)
-    assert decision.merge == ()
+def test_headline_merges_only_where_it_would_join():
+    lenient = AssignParams(threshold=0.01, merge_threshold=0.01, headline_threshold=0.01)
+    strict = AssignParams(threshold=0.01, merge_threshold=0.01, headline_threshold=0.999)
+    merges = {}
+    for name, params in (("lenient", lenient), ("strict", strict)):
+        index = StoryIndex(params)
+        add(index, 1, 100, BRIDGE_GAZETTE)
+        add(index, 2, 200, BRIDGE_COURIER)
+        merges[name] = assign(index, HEADLINE).merge
+        assert assign(index, BRIDGE_RADIO).merge
+    assert merges["lenient"]
+    assert merges["strict"] == ()
 
 
 def test_headline_threshold_leaves_full_write_ups_alone():
