@@ -29,7 +29,7 @@ from app.models import Article, Cluster
 from app.observability import Metrics
 from app.schemas import EARLIEST, FUTURE_TOLERANCE, ArticleIn
 from clustering import fingerprint
-from clustering.assign import Assignment, StoryIndex, body_centrality
+from clustering.assign import Assignment, StoryIndex, member_centrality
 from clustering.extract import Extraction, Templates, extract_html, extract_text
 from clustering.normalise import words
 from clustering.summarise import Member, story_terms, summarise
@@ -428,7 +428,9 @@ class StoryService:
                 continue
             centrality = self.index.centrality(cluster_id)
             if centrality is None:  # a story outside the index window (late or old article)
-                centrality = body_centrality({m.id: features(m.title, m.text).body for m in members}, self.index.df_)
+                feats = {m.id: features(m.title, m.text) for m in members}
+                name = "body" if any(f.body.nnz for f in feats.values()) else "title"
+                centrality = member_centrality({i: f.field(name) for i, f in feats.items()}, self.index.df_)
             summary = summarise(
                 [
                     Member(m.id, m.title, m.text, m.source, _as_utc(m.published_at), m.duplicate_of, self._terms_of(m))

@@ -470,20 +470,22 @@ class StoryIndex:
                 self.postings_.setdefault(int(term), set()).add(survivor_id)
 
     def centrality(self, story_id: int) -> dict[int, float] | None:
-        """Cosine of each member's body to its story's body centroid (IDF-weighted);
-        None for a story outside the index."""
+        """Cosine of each member to its story's centroid, by body (by title in a story of
+        headlines alone), IDF-weighted; None for a story outside the index."""
         story = self.stories_.get(story_id)
         if story is None:
             return None
-        bodies = {a: m.packed.field("body") for a, m in story.members.items()}
-        return body_centrality(bodies, self.df_, story.sums["body"])
+        name = "body" if story.sums["body"].nnz else "title"
+        vectors = {a: m.packed.field(name) for a, m in story.members.items()}
+        return member_centrality(vectors, self.df_, story.sums[name])
 
 
-def body_centrality(
-    bodies: dict[int, sp.csr_matrix], df: DocumentFrequencies, body_sum: sp.csr_matrix | None = None
+def member_centrality(
+    vectors: dict[int, sp.csr_matrix], df: DocumentFrequencies, total: sp.csr_matrix | None = None
 ) -> dict[int, float]:
-    """Cosine of each member's body vector to the members' body centroid, IDF-weighted by ``df``."""
-    if body_sum is None:
-        body_sum = sum(bodies.values(), sp.csr_matrix((1, N_FEATURES)))
-    centroid = df.weigh(body_sum)
-    return {article_id: float(df.weigh(body).multiply(centroid).sum()) for article_id, body in bodies.items()}
+    """Cosine of each member's vector (one field) to the members' centroid of it,
+    IDF-weighted by ``df``; ``total`` is the vectors' sum when the caller keeps it."""
+    if total is None:
+        total = sum(vectors.values(), sp.csr_matrix((1, N_FEATURES)))
+    centroid = df.weigh(total)
+    return {article_id: float(df.weigh(vector).multiply(centroid).sum()) for article_id, vector in vectors.items()}

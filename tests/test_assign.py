@@ -313,6 +313,20 @@ def test_off_topic_member_is_the_least_central():
     assert min(centrality, key=centrality.get) == 4
 
 
+def test_story_of_headlines_alone_is_ranked_by_its_titles():
+    index = StoryIndex()
+    headlines = (
+        "Alder River floods Port Calder, Riverside Bridge shut",
+        "Riverside Bridge in Port Calder shut as Alder River floods",
+        "Port Calder council approves ferry terminal budget",
+    )
+    for article_id, headline in enumerate(headlines, start=1):
+        add(index, article_id, 100, (headline, headline))
+    centrality = index.centrality(100)
+    assert min(centrality, key=centrality.get) == 3
+    assert centrality[1] > 0.5
+
+
 # -- parameters ---------------------------------------------------------------
 
 
