@@ -26,7 +26,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from app.evaluate import labelled_to_article, stream_order
-from app.pipeline import prepare
+from app.pipeline import Prepared, prepare
 from app.variants import shuffle
 from clustering.assign import FEATURES, MODEL_PATH, AssignParams, DecisionModel, StoryIndex
 from clustering.extract import SourceTemplates
@@ -44,13 +44,18 @@ HEADLINE_THRESHOLDS = tuple(round(0.05 + 0.01 * i, 2) for i in range(95))
 HEADLINE_PRECISION = 0.97
 
 
-def _prepared(rows: list[dict]):
+def prepared(rows: list[dict], ordered: bool = False) -> list[tuple[dict, Prepared]]:
+    """The rows in ``published_at`` order (or as given, when ``ordered`` says they are in
+    arrival order), each with the service's pure stages run on it. Preparing once lets
+    every pass over a grid of thresholds reuse the same extraction and features."""
     templates = SourceTemplates()
     now = datetime.now(UTC)
-    for i, row in enumerate(rows):
+    stream = []
+    for i, row in enumerate(list(rows) if ordered else stream_order(rows)):
         item = prepare(labelled_to_article(row, external_id=f"row-{i}"), now, templates)
         templates.learn(item.source, item.extraction.line_fingerprints)
-        yield row, item
+        stream.append((row, item))
+    return stream
 
 
 def training_rows(rows: list[dict], params: AssignParams) -> tuple[np.ndarray, np.ndarray]:
@@ -58,7 +63,7 @@ def training_rows(rows: list[dict], params: AssignParams) -> tuple[np.ndarray, n
     index = StoryIndex(params)
     story_of_label: dict[str, int] = {}
     X, y = [], []
-    for i, (row, item) in enumerate(_prepared(stream_order(rows))):
+    for i, (row, item) in enumerate(prepared(rows)):
         gold = story_of_label.setdefault(row["label"], len(story_of_label) + 1)
         ids, features = index.pair_features(item.features, item.published_at)
         X.extend(features)
@@ -72,13 +77,12 @@ def headlines(rows: list[dict]) -> list[dict]:
     return [{**row, "text": None} for row in rows if row.get("title")]
 
 
-def online_bcubed(rows: list[dict], params: AssignParams, ordered: bool = False) -> Scores:
-    """BCubed scores of the service's own streaming decisions (no database), in
-    ``published_at`` order unless ``ordered`` says the rows already are in arrival order."""
+def online_bcubed(stream: list[tuple[dict, Prepared]], params: AssignParams) -> Scores:
+    """BCubed scores of the service's own streaming decisions (no database) over a
+    ``prepared`` stream."""
     index = StoryIndex(params)
-    ordered = list(rows) if ordered else stream_order(rows)
     next_story = 0
-    for i, (_, item) in enumerate(_prepared(ordered)):
+    for i, (_, item) in enumerate(stream):
         decision = index.assign(item.features, item.signature, item.published_at)
         story = decision.story_id
         if story is None:
@@ -87,8 +91,8 @@ def online_bcubed(rows: list[dict], params: AssignParams, ordered: bool = False)
         index.add(i, story, item.published_at, item.features, item.signature, decision.duplicate_of)
         for absorbed in decision.merge:
             index.merge(story, absorbed)
-    predicted = [index.story_of(i) for i in range(len(ordered))]
-    return bcubed([r["label"] for r in ordered], predicted)
+    predicted = [index.story_of(i) for i in range(len(stream))]
+    return bcubed([row["label"] for row, _ in stream], predicted)
 
 
 def fit(rows: list[dict], params: AssignParams) -> tuple[DecisionModel, np.ndarray]:
@@ -104,11 +108,11 @@ def calibrate_headlines(rows: list[dict], base: AssignParams) -> dict:
     """The headline model and its threshold (step 4 of the module docstring)."""
     feed = headlines(rows)
     model, y = fit(feed, base)
-    undated = shuffle(feed)
+    undated = prepared(shuffle(feed), ordered=True)
     scores = {}
     for threshold in HEADLINE_THRESHOLDS:
         params = replace(base, headline_model=model, headline_threshold=threshold)
-        scores[threshold] = online_bcubed(undated, params, ordered=True)
+        scores[threshold] = online_bcubed(undated, params)
     held = [t for t in HEADLINE_THRESHOLDS if scores[t].precision >= HEADLINE_PRECISION]
     threshold = held[0] if held else HEADLINE_THRESHOLDS[-1]  # out of reach: the strictest
     return {
@@ -137,10 +141,11 @@ def calibrate(rows: list[dict], base: AssignParams | None = None) -> dict:
 def calibrate_articles(rows: list[dict], base: AssignParams) -> dict:
     """The article model and its join threshold (steps 1 to 3 of the module docstring)."""
     model, y = fit(rows, base)
+    stream = prepared(rows)
     scores = {}
     for threshold in THRESHOLDS:
         params = replace(base, model=model, threshold=threshold, merge_threshold=max(threshold, base.merge_threshold))
-        scores[threshold] = online_bcubed(rows, params).f1
+        scores[threshold] = online_bcubed(stream, params).f1
     best = max(scores, key=lambda t: (scores[t], -abs(t - 0.5)))
     return {
         "features": list(FEATURES),

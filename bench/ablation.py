@@ -99,11 +99,8 @@ def score(rows: list[dict], base: AssignParams) -> dict[str, float]:
         time_scale_days=base.time_scale_days,
         model=DecisionModel(tuple(fitted["coef"]), fitted["intercept"]),
     )
-    return {
-        "clean": calibrate.online_bcubed(rows, params).f1,
-        "wrapped": calibrate.online_bcubed(variants.wrap(rows), params).f1,
-        "compressed 10d": calibrate.online_bcubed(variants.compress(rows, 10), params).f1,
-    }
+    streams = {"clean": rows, "wrapped": variants.wrap(rows), "compressed 10d": variants.compress(rows, 10)}
+    return {name: calibrate.online_bcubed(calibrate.prepared(stream), params).f1 for name, stream in streams.items()}
 
 
 def main() -> None:

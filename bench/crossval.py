@@ -68,13 +68,13 @@ def main() -> None:
     for held_out in folds(rows, args.folds, args.seed):
         train = [row for row in rows if row["label"] not in held_out]
         test = [row for row in rows if row["label"] in held_out]
-        compressed = variants.compress(test, 10)
+        clean, compressed = calibrate.prepared(test), calibrate.prepared(variants.compress(test, 10))
         X, y = calibrate.training_rows(train, base)
         for name, classifier in classifiers().items():
             model = Fitted(classifier.fit(X, y))
             for threshold in THRESHOLDS:
                 params = replace(base, model=model, threshold=threshold, merge_threshold=max(threshold, base.merge_threshold))
-                pair = (calibrate.online_bcubed(test, params).f1, calibrate.online_bcubed(compressed, params).f1)
+                pair = (calibrate.online_bcubed(clean, params).f1, calibrate.online_bcubed(compressed, params).f1)
                 scores.setdefault((name, threshold), []).append(pair)
     print(f"{'model':<10}{'threshold':>10}{'clean':>8}{'compr.':>8}   (mean BCubed F1 of {args.folds} folds, seed {args.seed})")
     for (name, threshold), pairs in scores.items():
