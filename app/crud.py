@@ -239,6 +239,11 @@ def get_term_archive(*, session: Session) -> DocumentFrequencies | None:
     return DocumentFrequencies.from_counts(row.n_docs, _int32s(row.terms), _int32s(row.counts))
 
 
+def delete_term_archive(*, session: Session) -> bool:
+    """Drop the stored document frequencies; whether there were any."""
+    return bool(session.execute(delete(TermArchive)).rowcount)
+
+
 def put_term_archive(*, session: Session, archive: DocumentFrequencies) -> None:
     n_docs, terms, counts = archive.to_counts()
     session.merge(

@@ -31,9 +31,9 @@ from app.schemas import EARLIEST, FUTURE_TOLERANCE, ArticleIn
 from clustering import fingerprint
 from clustering.assign import Assignment, StoryIndex, member_centrality
 from clustering.extract import Extraction, Templates, extract_html, extract_text
-from clustering.normalise import words
+from clustering.normalise import stems, words
 from clustering.summarise import Member, story_terms, summarise
-from clustering.vectorise import ArticleFeatures, features, term_indices
+from clustering.vectorise import TERM_SCHEME, ArticleFeatures, features, term_indices
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,8 @@ class StoryService:
     # -- start-up --------------------------------------------------------------
 
     def load(self) -> None:
-        """Check the fingerprint scheme and rebuild every cache from the database."""
+        """Check the fingerprint scheme, drop document frequencies counted under another
+        term scheme, and rebuild every cache from the database."""
         with self.lock, self.sessions.begin() as session:
             self._serialise(session)  # replicas starting together record the scheme once
             stored = crud.get_setting(session=session, key="fingerprint_scheme")
@@ -171,6 +172,12 @@ class StoryService:
                     f"database signatures use fingerprint scheme {stored}, this build uses "
                     f"{fingerprint.SCHEME}: re-fingerprint the data or run a matching build"
                 )
+            if crud.get_setting(session=session, key="term_scheme") != TERM_SCHEME:
+                # Counts of other terms would skew every IDF. Without them, document
+                # frequencies are those of the stories in the window, as on a new database.
+                if crud.delete_term_archive(session=session):
+                    log.warning("stored document frequencies were counted under another term scheme: dropped")
+                crud.put_setting(session=session, key="term_scheme", value=TERM_SCHEME)
             self._rebuild(session)
         self.ready = True
 
@@ -522,7 +529,8 @@ class StoryService:
         return pruned
 
     def _idf(self, terms: list[str]) -> np.ndarray:
-        return self.index.df_.idf(term_indices(terms))
+        """IDF of display words (keywords), counted under their stems as the index counts them."""
+        return self.index.df_.idf(term_indices(stems(terms)))
 
     # -- reads that need the caches ---------------------------------------------
 

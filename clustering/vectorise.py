@@ -6,7 +6,12 @@ articles arrive (``DocumentFrequencies``) and turned into IDF weights at scoring
 so a story's centroid is stored un-weighted and always scored with current IDF.
 
 Three fields are kept apart because they carry different evidence: the title, the
-body, and name-like terms (people, places, organisations) from both.
+body, and name-like terms (people, places, organisations) from both. Title and body
+terms are stemmed content words; names are kept as written (case-folded).
+
+``TERM_SCHEME`` names how words become hashed terms. Stored document frequencies
+(``DocumentFrequencies.to_counts``) are only comparable under one scheme, so the
+caller stores it beside them.
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction import FeatureHasher
 
-from clustering.normalise import content_words, names
+from clustering.normalise import content_words, names, stems
 
 N_FEATURES = 1 << 20
 FIELDS = ("title", "body", "names")
+# Version 1 hashed content words as written; 2 stems title and body words.
+TERM_SCHEME = {"hash": "FeatureHasher", "n_features": N_FEATURES, "stemmer": "snowball-english", "version": 2}
 _HASHER = FeatureHasher(n_features=N_FEATURES, input_type="string", alternate_sign=False)
 
 
@@ -114,7 +121,7 @@ def features(title: str | None, body: str) -> ArticleFeatures:
     False
     """
     title = title or ""
-    title_words, body_words = content_words(title), content_words(body)
+    title_words, body_words = stems(content_words(title)), stems(content_words(body))
     if title_words and set(body_words) <= set(title_words):
         body_words = []
     return ArticleFeatures(

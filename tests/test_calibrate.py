@@ -69,3 +69,10 @@ def test_headline_threshold_is_the_lowest_that_holds_the_precision_target(calibr
     assert headline["threshold"] == min(held)
     assert headline["precision_target"] == HEADLINE_PRECISION
     assert headline["precision_target_reached"]
+
+
+def test_join_threshold_is_the_best_on_average_over_the_four_streams(calibration):
+    table = calibration["fitted_on"]["threshold_bcubed_f1"]
+    assert all(set(row) == {"clean", "wrapped", "compressed_10d", "jitter_24h", "mean"} for row in table.values())
+    best = max(row["mean"] for row in table.values())
+    assert table[calibration["threshold"]]["mean"] == best

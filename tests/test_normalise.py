@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clustering.normalise import STOP_WORDS, content_words, fold, names, words
+from clustering.normalise import STOP_WORDS, content_words, fold, names, stems, words
 
 
 # -- fold ---------------------------------------------------------------------
@@ -128,3 +128,20 @@ def test_name_part_that_is_a_general_stop_word_is_kept():
 
 def test_possessive_name_matches_its_bare_form():
     assert names("crews cleared the Alder River\u2019s channel") == ["alder", "river", "alder river"]
+
+
+# -- stems --------------------------------------------------------------------
+
+
+def test_inflections_of_one_word_share_a_stem():
+    assert len(set(stems(["indicts", "indicted", "indicting", "indict"]))) == 1
+    assert stems(["launches", "launched"]) == stems(["launch", "launch"])
+
+
+def test_different_words_keep_different_stems():
+    assert len(set(stems(["flood", "floor", "flight", "fleet"]))) == 4
+
+
+def test_stems_keep_order_and_length():
+    tokens = ["ferries", "cancelled", "storm", "harbour"]
+    assert len(stems(tokens)) == len(tokens) and stems(tokens)[2] == "storm"

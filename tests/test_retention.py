@@ -7,9 +7,11 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from app import crud
 from app.cli import cli
 from app.config import Settings
 from app.main import create_app
+from clustering.vectorise import TERM_SCHEME
 from tests.factories import article
 
 OLD = article()  # 2024-06-18: Putin in Pyongyang
@@ -198,3 +200,26 @@ def test_a_running_server_forgets_pruned_stories_before_its_next_write(environme
         copy = post(client, OLD_COPY)
         assert copy["cluster_id"] != old["cluster_id"] and copy["duplicate_of"] is None
         assert old["cluster_id"] not in client.app.state.service.index.stories_
+
+
+def test_document_frequencies_counted_under_another_term_scheme_are_dropped_at_start(windowed):
+    with TestClient(create_app(windowed)) as client:
+        post(client, OLD)
+        post(client, NEW)  # OLD leaves the window: its terms are counted in the stored archive
+        with client.app.state.service.sessions.begin() as session:
+            assert crud.get_term_archive(session=session).n_docs_ == 1
+            crud.put_setting(session=session, key="term_scheme", value={"version": 1})
+    with TestClient(create_app(windowed)) as client:
+        index = client.app.state.service.index
+        assert index.archive_.n_docs_ == 0 and index.df_.n_docs_ == 1  # NEW, still in the window
+        with client.app.state.service.sessions.begin() as session:
+            assert crud.get_term_archive(session=session) is None
+            assert crud.get_setting(session=session, key="term_scheme") == TERM_SCHEME
+
+
+def test_document_frequencies_of_the_same_term_scheme_are_kept_at_start(windowed):
+    with TestClient(create_app(windowed)) as client:
+        post(client, OLD)
+        post(client, NEW)
+    with TestClient(create_app(windowed)) as client:
+        assert client.app.state.service.index.archive_.n_docs_ == 1

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from clustering.vectorise import DocumentFrequencies, cosine, features, is_headline, normalise_rows
+from clustering.vectorise import DocumentFrequencies, cosine, features, is_headline, normalise_rows, term_indices
 
 
 def test_rows_are_normalised_whatever_rows_are_empty():
@@ -66,3 +66,16 @@ def test_a_body_with_words_of_its_own_is_kept():
 
 def test_an_article_without_a_title_is_not_a_headline():
     assert not is_headline(features(None, "Flood closes Riverside Bridge"))
+
+
+def test_inflected_titles_of_one_event_meet():
+    a = features("Court indicts harbour pilot over ferry collision", "")
+    b = features("Harbour pilot indicted after ferry collided", "")
+    assert cosine(a.title, b.title) > 0.7
+
+
+def test_names_are_kept_as_written_and_body_words_are_stemmed():
+    feats = features("Storm closes port", "Officials said Captain Ferries of Skye Harbour cancelled the ferries.")
+    assert set(term_indices(["ferries"])) <= set(feats.names.indices)
+    assert set(term_indices(["ferri"])) <= set(feats.body.indices)
+    assert not set(term_indices(["ferries"])) & set(feats.body.indices)
