@@ -435,9 +435,7 @@ class StoryService:
                 continue
             centrality = self.index.centrality(cluster_id)
             if centrality is None:  # a story outside the index window (late or old article)
-                feats = {m.id: features(m.title, m.text) for m in members}
-                name = "body" if any(f.body.nnz for f in feats.values()) else "title"
-                centrality = member_centrality({i: f.field(name) for i, f in feats.items()}, self.index.df_)
+                centrality = member_centrality({m.id: features(m.title, m.text) for m in members}, self.index.df_)
             summary = summarise(
                 [
                     Member(m.id, m.title, m.text, m.source, _as_utc(m.published_at), m.duplicate_of, self._terms_of(m))

@@ -470,22 +470,23 @@ class StoryIndex:
                 self.postings_.setdefault(int(term), set()).add(survivor_id)
 
     def centrality(self, story_id: int) -> dict[int, float] | None:
-        """Cosine of each member to its story's centroid, by body (by title in a story of
-        headlines alone), IDF-weighted; None for a story outside the index."""
+        """``member_centrality`` of a story in the index; None for a story outside it."""
         story = self.stories_.get(story_id)
         if story is None:
             return None
-        name = "body" if story.sums["body"].nnz else "title"
-        vectors = {a: m.packed.field(name) for a, m in story.members.items()}
-        return member_centrality(vectors, self.df_, story.sums[name])
+        return member_centrality({a: m.packed for a, m in story.members.items()}, self.df_, story.sums)
 
 
 def member_centrality(
-    vectors: dict[int, sp.csr_matrix], df: DocumentFrequencies, total: sp.csr_matrix | None = None
+    members: dict[int, ArticleFeatures | PackedFeatures],
+    df: DocumentFrequencies,
+    sums: dict[str, sp.csr_matrix] | None = None,
 ) -> dict[int, float]:
-    """Cosine of each member's vector (one field) to the members' centroid of it,
-    IDF-weighted by ``df``; ``total`` is the vectors' sum when the caller keeps it."""
-    if total is None:
-        total = sum(vectors.values(), sp.csr_matrix((1, N_FEATURES)))
+    """Cosine of each member to the members' centroid, IDF-weighted by ``df``: by body,
+    or by title in a story of headlines alone. ``sums`` are the members' field sums when
+    the caller keeps them."""
+    name = "body" if any(m.field("body").nnz for m in members.values()) else "title"
+    vectors = {article_id: m.field(name) for article_id, m in members.items()}
+    total = sums[name] if sums is not None else sum(vectors.values(), sp.csr_matrix((1, N_FEATURES)))
     centroid = df.weigh(total)
     return {article_id: float(df.weigh(vector).multiply(centroid).sum()) for article_id, vector in vectors.items()}
