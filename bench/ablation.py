@@ -37,14 +37,26 @@ def patched(owner: object, name: str, replacement: object) -> Iterator[None]:
 @contextmanager
 def without_features(*names: str) -> Iterator[None]:
     columns = [FEATURES.index(n) for n in names]
-    original = StoryIndex.pair_features
+    original = StoryIndex._describe
 
-    def pair_features(self, feats, published_at):
-        ids, X = original(self, feats, published_at)
+    def describe(self, feats, published_at, stories):
+        X = original(self, feats, published_at, stories)
         X[:, columns] = 0.0
-        return ids, X
+        return X
 
-    with patched(StoryIndex, "pair_features", pair_features):
+    with patched(StoryIndex, "_describe", describe):  # training rows and decisions alike
+        yield
+
+
+@contextmanager
+def without_far_joins() -> Iterator[None]:
+    original = StoryIndex._candidate_stories
+
+    def in_window_only(self, feats, published_at):
+        near, _ = original(self, feats, published_at)
+        return near, []
+
+    with patched(StoryIndex, "_candidate_stories", in_window_only):
         yield
 
 
@@ -87,6 +99,7 @@ ABLATIONS: dict[str, Callable[[], object]] = {
     "no title field": lambda: without_features("title"),
     "no names field": lambda: without_features("names"),
     "no time features": lambda: without_features("time_decay", "days_outside"),
+    "no joins beyond the window": without_far_joins,
 }
 
 

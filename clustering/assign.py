@@ -21,6 +21,15 @@ and its score is the probability, under a logistic model (``DecisionModel``, fit
 article belongs to that story. The article joins the best story when its score
 reaches ``threshold``; other stories at ``merge_threshold`` or above are merged in.
 
+Long-running stories: when no story in the window takes the article, the stories the
+index still holds beyond the window (up to ``max_far_candidates`` of them, sharing the
+most key terms) are scored too, as if they lay at the window's edge: the model was
+fitted inside the window, and the edge is the farthest it has seen. Such a story takes
+the article only at ``merge_threshold``, as strongly as an article must bind a second
+story to merge it: a follow-up months later that retells the event joins, while
+another event among the same people and places (a second summit, a new launch) opens
+a story of its own. A far join never merges stories.
+
 A headline alone (``is_headline``: a title and no body of its own) is scored by a
 model of its own, fitted on headlines; it joins a story only at ``headline_threshold``
 and merges two only where both reach ``merge_threshold`` and that threshold. Six to
@@ -97,6 +106,7 @@ class AssignParams:
     time_scale_days: float = CALIBRATION["time_scale_days"]
     candidate_terms: int = 24
     max_candidates: int = 64
+    max_far_candidates: int = 8
     max_postings: int = 8192
     model: DecisionModel = DecisionModel(tuple(CALIBRATION["coef"]), CALIBRATION["intercept"])
     headline_threshold: float = CALIBRATION["headline"]["threshold"]
@@ -115,6 +125,8 @@ class AssignParams:
             raise ValueError("window_days and time_scale_days must be positive")
         if self.max_candidates < 1:
             raise ValueError("max_candidates must be at least 1")
+        if self.max_far_candidates < 0:
+            raise ValueError("max_far_candidates must not be negative (0 turns joins beyond the window off)")
         if self.max_postings < 1:
             raise ValueError("max_postings must be at least 1")
 
@@ -217,10 +229,12 @@ class StoryIndex:
             top = body.indices[order[: self.params.candidate_terms]]
         return np.unique(np.concatenate([feats.title.indices, feats.names.indices, top]))
 
-    def _candidate_stories(self, feats: ArticleFeatures, published_at: datetime) -> list[_Story]:
-        """Stories in the time window sharing key terms with the article: the
-        ``max_candidates`` sharing the most (ties: the newest, then the lowest id), so
-        the cost of scoring stays flat however many stories the window holds.
+    def _candidate_stories(self, feats: ArticleFeatures, published_at: datetime) -> tuple[list[_Story], list[_Story]]:
+        """Stories sharing key terms with the article: those in the time window (at most
+        ``max_candidates``) and those the index holds beyond it (at most
+        ``max_far_candidates``), each list the stories sharing the most (ties: the
+        newest, then the lowest id), so the cost of scoring stays flat however many
+        stories the index holds.
 
         Finding them is bounded too: the key terms' postings are counted rarest first,
         and a term whose postings would take the count past ``max_postings`` story ids is
@@ -238,22 +252,33 @@ class StoryIndex:
                 break
             hits.update(stories)
         window = self.params.window_days
-        found = []
+        near, far = [], []
         for story_id, shared in hits.items():
             story = self.stories_.get(story_id)
-            if story is not None and _days_outside(published_at, story.first, story.last) <= window:
-                found.append((shared, story))
-        if len(found) > self.params.max_candidates:
+            if story is not None:
+                inside = _days_outside(published_at, story.first, story.last) <= window
+                (near if inside else far).append((shared, story))
+        return self._most_shared(near, self.params.max_candidates), self._most_shared(far, self.params.max_far_candidates)
+
+    @staticmethod
+    def _most_shared(found: list[tuple[int, _Story]], limit: int) -> list[_Story]:
+        if len(found) > limit:
             found.sort(key=lambda pair: (-pair[0], -pair[1].last.timestamp(), pair[1].id))
-            found = found[: self.params.max_candidates]
+            found = found[:limit]
         return [story for _, story in found]
 
     def pair_features(self, feats: ArticleFeatures, published_at: datetime) -> tuple[list[int], np.ndarray]:
-        """Candidate story ids and their ``FEATURES`` rows (see the module docstring)."""
-        stories = self._candidate_stories(feats, published_at)
+        """Candidate story ids in the window and their ``FEATURES`` rows (see the module
+        docstring)."""
+        stories, _ = self._candidate_stories(feats, published_at)
+        return [s.id for s in stories], self._describe(feats, published_at, stories)
+
+    def _describe(self, feats: ArticleFeatures, published_at: datetime, stories: list[_Story]) -> np.ndarray:
+        """``FEATURES`` rows of the article against ``stories``; a story beyond the window
+        is described as if it lay at the window's edge."""
         X = np.zeros((len(stories), len(FEATURES)))
         if not stories:
-            return [], X
+            return X
         for column, name in enumerate(FIELDS):
             X[:, column] = self._centroid_cosines(feats.field(name), stories, name)
         untitled = np.array([feats.title.nnz == 0 or s.sums["title"].nnz == 0 for s in stories])
@@ -263,10 +288,11 @@ class StoryIndex:
         else:
             X[untitled, 0] = X[untitled, 1]
         days = np.array([_days_outside(published_at, s.first, s.last) for s in stories])
+        days = np.minimum(days, self.params.window_days)
         X[:, 3] = np.exp(-0.5 * (days / self.params.time_scale_days) ** 2)
         X[:, 4] = days / self.params.window_days
         X[:, 5] = np.log1p([len(s.members) for s in stories])
-        return [s.id for s in stories], X
+        return X
 
     def _centroid_cosines(self, vector: sp.csr_matrix, stories: list[_Story], name: str) -> np.ndarray:
         """Cosine of an article's field vector to each story's ``name`` centroid, both
@@ -283,15 +309,18 @@ class StoryIndex:
         return cosines
 
     def score(self, feats: ArticleFeatures, published_at: datetime) -> list[tuple[int, float]]:
-        """(story id, probability of belonging) for every candidate story, best first;
-        a headline is scored by the headline model."""
-        ids, X = self.pair_features(feats, published_at)
-        if not ids:
+        """(story id, probability of belonging) for every candidate story in the window,
+        best first; a headline is scored by the headline model."""
+        stories, _ = self._candidate_stories(feats, published_at)
+        return self._ranked(feats, published_at, stories)
+
+    def _ranked(self, feats: ArticleFeatures, published_at: datetime, stories: list[_Story]) -> list[tuple[int, float]]:
+        if not stories:
             return []
         model = self.params.headline_model if is_headline(feats) else self.params.model
-        scores = model.probability(X)
+        scores = model.probability(self._describe(feats, published_at, stories))
         order = np.argsort(-scores, kind="stable")
-        return [(ids[i], float(scores[i])) for i in order]
+        return [(stories[i].id, float(scores[i])) for i in order]
 
     def assign(self, feats: ArticleFeatures, signature: np.ndarray, published_at: datetime) -> Assignment:
         """Decide where an article goes; changes nothing."""
@@ -301,13 +330,17 @@ class StoryIndex:
             root = self.duplicate_root_.get(best.article_id, best.article_id)
             story = self.article_story_.get(root, self.article_story_.get(best.article_id))
             return Assignment(story, 1.0, duplicate_of=root, duplicate_similarity=best.similarity)
-        ranked = self.score(feats, published_at)
+        near, far = self._candidate_stories(feats, published_at)
+        ranked = self._ranked(feats, published_at, near)
         headline = is_headline(feats)
         threshold = self.params.headline_threshold if headline else self.params.threshold
+        merge_at = max(self.params.merge_threshold, threshold)
         if not ranked or ranked[0][1] < threshold:
+            beyond = self._ranked(feats, published_at, far)
+            if beyond and beyond[0][1] >= merge_at:
+                return Assignment(*beyond[0])  # a long-running story, retold: it joins, never merges
             return Assignment(None, ranked[0][1] if ranked else 0.0)
         best_id, best_score = ranked[0]
-        merge_at = max(self.params.merge_threshold, threshold)
         merge = tuple(sid for sid, s in ranked[1:] if s >= merge_at)
         return Assignment(best_id, best_score, merge=merge)
 

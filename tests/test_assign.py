@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -12,6 +13,8 @@ from clustering.normalise import words
 from clustering.vectorise import features
 
 T0 = datetime(2026, 2, 3, 8, 0, tzinfo=timezone.utc)
+# Far outside the assignment window of a story published at T0.
+BEYOND_WINDOW = T0 + timedelta(days=AssignParams().window_days + 140)
 
 # Three newsrooms' own write-ups of one event: the same names and places, different sentences.
 BRIDGE_GAZETTE = (
@@ -187,14 +190,52 @@ def test_duplicate_of_never_names_a_removed_article(index):
 # -- time ---------------------------------------------------------------------
 
 
-def test_write_up_published_far_outside_the_window_opens_a_new_story(index):
-    decision = assign(index, BRIDGE_COURIER, T0 + timedelta(days=index.params.window_days + 140))
+def test_other_event_among_the_same_people_far_outside_the_window_opens_a_new_story(index):
+    # The ferry vote shares the bridge story's mayor and town; months later that is not enough.
+    decision = assign(index, FERRY, BEYOND_WINDOW)
+    assert decision.story_id is None
+
+
+def test_write_up_that_retells_the_event_joins_its_story_beyond_the_window(index):
+    decision = assign(index, BRIDGE_COURIER, BEYOND_WINDOW)
+    assert decision.story_id == 100
+    assert decision.score >= index.params.merge_threshold
+    assert decision.duplicate_of is None
+
+
+def test_story_beyond_the_window_takes_an_article_only_at_the_merge_threshold(index):
+    strict = StoryIndex(replace(index.params, merge_threshold=0.999))
+    add(strict, 1, 100, BRIDGE_GAZETTE)
+    assert assign(strict, BRIDGE_COURIER, BEYOND_WINDOW).story_id is None
+    assert assign(index, BRIDGE_COURIER, BEYOND_WINDOW).story_id == 100
+
+
+def test_story_in_the_window_is_preferred_to_one_beyond_it(index):
+    add(index, 3, 300, BRIDGE_RADIO, at=BEYOND_WINDOW)
+    decision = assign(index, BRIDGE_COURIER, BEYOND_WINDOW + timedelta(hours=2))
+    assert decision.story_id == 300
+    assert decision.merge == ()
+
+
+def test_join_beyond_the_window_never_merges_stories():
+    index = StoryIndex()
+    add(index, 1, 100, BRIDGE_GAZETTE)
+    add(index, 2, 200, BRIDGE_RADIO, at=T0 + timedelta(hours=1))
+    decision = assign(index, BRIDGE_COURIER, BEYOND_WINDOW)
+    assert decision.story_id in (100, 200)
+    assert decision.merge == ()
+
+
+def test_no_far_candidates_keeps_joins_inside_the_window(index):
+    inside_only = StoryIndex(AssignParams(max_far_candidates=0))
+    add(inside_only, 1, 100, BRIDGE_GAZETTE)
+    decision = assign(inside_only, BRIDGE_COURIER, BEYOND_WINDOW)
     assert decision.story_id is None
 
 
 def test_copy_published_far_outside_the_window_still_joins_the_original_story(index):
     # DESIGN.md step 5: a near-duplicate joins its original's story; the window applies to scoring only.
-    decision = assign(index, GAZETTE_COPY, T0 + timedelta(days=index.params.window_days + 140))
+    decision = assign(index, GAZETTE_COPY, BEYOND_WINDOW)
     assert decision.story_id == 100
     assert decision.duplicate_of == 1
 
@@ -340,6 +381,7 @@ def test_story_of_headlines_alone_is_ranked_by_its_titles():
         {"window_days": -3},
         {"time_scale_days": 0},
         {"max_candidates": 0},
+        {"max_far_candidates": -1},
         {"max_postings": 0},
         {"headline_threshold": 0},
         {"headline_threshold": 1.5},

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
-from app.calibrate import HEADLINE_PRECISION, HEADLINE_THRESHOLDS, calibrate, headlines, write
+from app.calibrate import (
+    HEADLINE_PRECISION,
+    HEADLINE_THRESHOLDS,
+    calibrate,
+    headlines,
+    online_bcubed,
+    prepared,
+    write,
+)
 from clustering.assign import FEATURES, AssignParams, DecisionModel, load_calibration
 from tests.synthetic_news import make_stories, report
 
@@ -76,3 +84,17 @@ def test_join_threshold_is_the_best_on_average_over_the_four_streams(calibration
     assert all(set(row) == {"clean", "wrapped", "compressed_10d", "jitter_24h", "mean"} for row in table.values())
     best = max(row["mean"] for row in table.values())
     assert table[calibration["threshold"]]["mean"] == best
+
+
+def test_online_scores_keep_the_stories_that_left_the_index(rows):
+    # The first two events move a year back: they leave a 180-day index before the rest.
+    first_two = sorted({row["label"] for row in rows})[:2]
+    spread = [
+        {**row, "published_at": (datetime.fromisoformat(row["published_at"]) - timedelta(days=365)).isoformat()}
+        if row["label"] in first_two else row
+        for row in rows
+    ]
+    stream = prepared(spread)
+    held = online_bcubed(stream, AssignParams(), horizon_days=None)
+    assert online_bcubed(stream, AssignParams(), horizon_days=180) == held
+    assert held.precision == 1.0

@@ -128,6 +128,48 @@ def test_a_restart_rebuilds_exactly_the_window_a_running_server_holds(windowed):
         assert len(client.app.state.service.index.stories_) == 1
 
 
+# Five months after OLD: a look back at the same visit, and another meeting of the same two leaders.
+RETOLD = article(
+    url="https://review.example.org/putin-pyongyang-look-back", source="review.example.org",
+    title="Putin's Pyongyang visit: how Kim Jong Un greeted him and what the two leaders signed",
+    text=("When Russian President Vladimir Putin arrived in Pyongyang for his first visit to North Korea in 24 "
+          "years, Kim Jong Un greeted him at the airport and the two leaders signed a strategic partnership "
+          "agreement on security and trade.\n"
+          "Washington and Seoul say Pyongyang has supplied artillery shells and ballistic missiles for Russia's "
+          "war in Ukraine since the visit; Moscow and Pyongyang deny it."),
+    published_at="2024-11-20T09:00:00Z",
+)
+OTHER_MEETING = article(
+    url="https://review.example.org/kim-vladivostok", source="review.example.org",
+    title="Kim Jong Un crosses into Russia by armoured train for Vladivostok summit",
+    text=("North Korean leader Kim Jong Un crossed the border into Russia on Wednesday aboard his armoured train, "
+          "heading for Vladivostok where Vladimir Putin will host him at the Eastern Economic Forum.\n"
+          "Officials in Moscow said the talks would cover fishing rights, a new road bridge over the Tumen river "
+          "and flights between the two countries."),
+    published_at="2024-11-20T09:00:00Z",
+)
+
+
+def test_a_look_back_months_later_joins_its_story_while_the_index_holds_it(database_url):
+    with TestClient(create_app(Settings(database_url=database_url))) as client:
+        old = post(client, OLD)
+        retold = post(client, RETOLD)
+        assert retold["cluster_id"] == old["cluster_id"] and retold["duplicate_of"] is None
+
+
+def test_another_meeting_of_the_same_leaders_months_later_opens_its_own_story(database_url):
+    with TestClient(create_app(Settings(database_url=database_url))) as client:
+        old = post(client, OLD)
+        assert post(client, OTHER_MEETING)["cluster_id"] != old["cluster_id"]
+
+
+def test_a_look_back_after_its_story_left_the_index_opens_a_new_story(windowed):
+    with TestClient(create_app(windowed)) as client:
+        old = post(client, OLD)
+        post(client, {**NEW, "published_at": "2024-11-19T00:00:00Z"})  # the 100-day window moves past OLD
+        assert post(client, RETOLD)["cluster_id"] != old["cluster_id"]
+
+
 def test_a_longer_horizon_keeps_the_story_in_the_index(database_url):
     settings = Settings(database_url=database_url, index_horizon_days=400)
     with TestClient(create_app(settings)) as client:
