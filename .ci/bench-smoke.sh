@@ -19,6 +19,8 @@ test "$(wc -l < "$tmp/stream.jsonl")" -eq 300
 echo "== bench smoke: signature"
 $py -m bench.signature --articles 60 --slow-articles 5 --runs 1 > "$tmp/signature.txt"
 grep "bit-for-bit check" "$tmp/signature.txt"
+echo "== bench smoke: embed"
+$py -m bench.embed --articles 3 --runs 1 | grep "ratio"
 echo "== bench smoke: seed, ingest, restart, reads, memory"
 $py -m bench.seed --db "$tmp/stored.db" --stored 1000 --workers 1 > /dev/null
 $py -m bench.ingest --from-db "$tmp/stored.db" --articles 60 --batch 30 --runs 1 | grep "throughput:"

@@ -173,6 +173,11 @@ def delete_article(*, session: Session, article: Article) -> None:
     session.flush()
 
 
+def forget_embeddings(*, session: Session) -> int:
+    """Clear every stored embedding (they are made again when loaded); returns how many."""
+    return session.execute(update(Article).where(Article.embedding.is_not(None)).values(embedding=None)).rowcount
+
+
 def reshapes(*, session: Session) -> int:
     """How many changes replaying new articles cannot reproduce (merges, takedowns,
     prunes) were ever committed; a process whose caches saw fewer rebuilds them."""

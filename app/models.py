@@ -101,6 +101,7 @@ class Article(Base):
     text: Mapped[str] = mapped_column(Text)
     removed: Mapped[dict] = mapped_column(JSON, default=dict)
     signature: Mapped[bytes] = mapped_column(LargeBinary)
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)  # clustering.embed.to_bytes
     cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), index=True)
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("articles.id"), index=True)
 

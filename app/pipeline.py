@@ -1,4 +1,4 @@
-"""Ingest orchestration: validate → extract → fingerprint → assign → persist → respond.
+"""Ingest orchestration: validate → extract → embed → fingerprint → assign → persist → respond.
 
 ``StoryService`` owns the in-memory cache (the story index) and
 the one lock that serialises assignment in this process. Every write runs in one
@@ -28,7 +28,7 @@ from app import crud
 from app.models import Article, Cluster
 from app.observability import Metrics
 from app.schemas import EARLIEST, FUTURE_TOLERANCE, ArticleIn
-from clustering import fingerprint
+from clustering import embed, fingerprint
 from clustering.assign import Assignment, StoryIndex, member_centrality
 from clustering.extract import Extraction, Templates, extract_html, extract_text
 from clustering.normalise import stems, words
@@ -84,6 +84,15 @@ def _untimed(_stage: str) -> AbstractContextManager:
     return nullcontext()
 
 
+def stored_features(article: Article) -> ArticleFeatures:
+    """A stored article's features, as they were when it was ingested. An article stored
+    without an embedding (before embeddings were kept, or under another encoder) gets
+    one now, written back with the running transaction."""
+    if article.embedding is None:
+        article.embedding = embed.to_bytes(embed.embed(article.title, article.text))
+    return features(article.title, article.text, embed.from_bytes(article.embedding))
+
+
 class StoredTemplates:
     """Sources' learned templates as stored: a page's lines are looked up in
     ``source_lines`` (one query per page), plus the pages ``pending`` counts that the
@@ -108,8 +117,8 @@ def prepare(
     templates: Templates,
     stage: Callable[[str], AbstractContextManager] = _untimed,
 ) -> Prepared:
-    """Run the pure stages (extract, normalise, featurise, fingerprint) on one article;
-    ``stage(name)`` times each of them."""
+    """Run the pure stages (extract, normalise, embed, featurise, fingerprint) on one
+    article; ``stage(name)`` times each of them."""
     source = article.key_source
     with stage("extract"):
         if article.html is not None:
@@ -121,8 +130,10 @@ def prepare(
     if found is not None and not EARLIEST <= _as_utc(found) <= received_at + FUTURE_TOLERANCE:
         found = None  # a date in the page is a hint, never trusted outside plausible bounds
     published = article.published_at or found or received_at
+    with stage("embed"):
+        embedding = embed.embed(title, extraction.text)
     with stage("vectorise"):
-        article_features = features(title, extraction.text)
+        article_features = features(title, extraction.text, embedding)
     with stage("fingerprint"):
         signature = fingerprint.signature(words(extraction.text))
     return Prepared(
@@ -161,7 +172,10 @@ class StoryService:
 
     def load(self) -> None:
         """Check the fingerprint scheme, drop document frequencies counted under another
-        term scheme, and rebuild every cache from the database."""
+        term scheme and embeddings made by another encoder, and rebuild every cache from
+        the database. The encoder is loaded first: without its weights the service does
+        not start (``clustering.embed.ModelMissing`` says how to install them)."""
+        embed.encoder()
         with self.lock, self.sessions.begin() as session:
             self._serialise(session)  # replicas starting together record the scheme once
             stored = crud.get_setting(session=session, key="fingerprint_scheme")
@@ -178,6 +192,11 @@ class StoryService:
                 if crud.delete_term_archive(session=session):
                     log.warning("stored document frequencies were counted under another term scheme: dropped")
                 crud.put_setting(session=session, key="term_scheme", value=TERM_SCHEME)
+            if crud.get_setting(session=session, key="embedding_scheme") != embed.EMBEDDING_SCHEME:
+                # Vectors of another encoder are not comparable: each is made again on load.
+                if crud.forget_embeddings(session=session):
+                    log.warning("stored embeddings were made by another encoder: they are made again")
+                crud.put_setting(session=session, key="embedding_scheme", value=embed.EMBEDDING_SCHEME)
             self._rebuild(session)
         self.ready = True
 
@@ -210,7 +229,7 @@ class StoryService:
             article.id,
             cluster_id,
             _as_utc(article.published_at),
-            features(article.title, article.text),
+            stored_features(article),
             fingerprint.from_bytes(article.signature),
             article.duplicate_of,
             evict,
@@ -236,7 +255,7 @@ class StoryService:
                 article.id,
                 article.cluster_id,
                 _as_utc(article.published_at),
-                features(article.title, article.text),
+                stored_features(article),
                 fingerprint.from_bytes(article.signature),
                 article.duplicate_of,
             )
@@ -346,6 +365,7 @@ class StoryService:
             text=prepared.extraction.text,
             removed=prepared.extraction.removed,
             signature=fingerprint.to_bytes(prepared.signature),
+            embedding=embed.to_bytes(prepared.features.embedding),
             cluster_id=cluster_id,
             duplicate_of=decision.duplicate_of,
         )

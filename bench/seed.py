@@ -13,7 +13,11 @@ would hold after ingesting a ``bench.stream`` history:
 * ``articles``: real rows (the page as posted in ``raw``, its cleaned body in ``text``,
   removed-line counts, a MinHash signature computed by ``clustering.fingerprint`` from
   the body's ``clustering.normalise.words``), syndicated copies pointing at their wire
-  original (``duplicate_of``), urls unique;
+  original (``duplicate_of``), urls unique, and the sentence embedding
+  (``clustering.embed``) of every article published within the index horizon and the
+  assignment window of ``--end``: those the service loads at start. Older ones are left
+  without (the encoder takes ~0.1 s an article, a day for 1M); the service makes one for
+  any it ever loads;
 * ``clusters``: one per generated story (its gold label), with the summary fields the
   service keeps (title, lead, keywords, sources, counts, first/last published,
   representative article);
@@ -48,7 +52,8 @@ from app.db import make_engine
 from app.models import Article, Cluster, Setting, SourceLine
 from bench import stream
 from bench.report import print_header, require_data
-from clustering import fingerprint
+from clustering import embed, fingerprint
+from clustering.assign import AssignParams
 from clustering.extract import line_fingerprint
 from clustering.normalise import content_words, words
 
@@ -71,12 +76,12 @@ def _fp(line: str) -> str | None:
     return found
 
 
-def build_segment(job: tuple[int, int, int, float, float]) -> tuple[list[dict], list[dict], Counter]:
+def build_segment(job: tuple[int, int, int, float, float, float]) -> tuple[list[dict], list[dict], Counter]:
     """Articles, story aggregates and source-line counts of one stretch of history.
 
     Article and story references are indices within the segment; the parent numbers them.
     """
-    index, count, seed, start_ts, days = job
+    index, count, seed, start_ts, days, embed_from_ts = job
     assert _corpus is not None
     rows: list[dict] = []
     stories: dict[str, dict] = {}
@@ -117,6 +122,7 @@ def build_segment(job: tuple[int, int, int, float, float]) -> tuple[list[dict], 
             "text": body,
             "removed": {"template": len(template)},
             "signature": fingerprint.to_bytes(fingerprint.signature(words(body))),
+            "embedding": embed.to_bytes(embed.embed(a["title"], body)) if published.timestamp() >= embed_from_ts else None,
             "label": a["label"],
             "copy_index": by_url.get(a["copy_of"]) if a["copy_of"] else None,
         })
@@ -163,16 +169,18 @@ def seed(db: Path, stored: int, *, end: datetime, history_days: float, seed: int
     start = end - timedelta(days=history_days)
     jobs = []
     done = 0
+    embed_from = end - timedelta(days=Settings.model_fields["index_horizon_days"].default + AssignParams().window_days)
     for k in range(segments):
         n = min(SEGMENT, stored - done)
         jobs.append((k, n, seed * 1_000_003 + k, (start + timedelta(days=done / per_day)).timestamp(),
-                     max(n / per_day, 0.01)))
+                     max(n / per_day, 0.01), embed_from.timestamp()))
         done += n
     next_article, next_cluster = 1, 1
     lines: Counter = Counter()
     now = datetime.now(UTC)
     with engine.begin() as connection:
-        connection.execute(insert(Setting), [{"key": "fingerprint_scheme", "value": fingerprint.SCHEME}])
+        connection.execute(insert(Setting), [{"key": "fingerprint_scheme", "value": fingerprint.SCHEME},
+                                             {"key": "embedding_scheme", "value": embed.EMBEDDING_SCHEME}])
     with multiprocessing.get_context("fork").Pool(workers, initializer=_load) as pool:
         for rows, summaries, segment_lines in pool.imap(build_segment, jobs):
             cluster_of = {}

@@ -15,6 +15,9 @@ Scoring (``score``): every story active within ``window_days`` of the article's
     time_decay           exp(-(d / time_scale)**2 / 2), d = days outside the story's span
     days_outside         d / window_days
     log_size             ln(1 + articles in the story)
+    semantic             cosine of the article's sentence embedding to the sum of its
+                         members' (``clustering.embed``): reports of one event told
+                         in other words
 
 and its score is the probability, under a logistic model (``DecisionModel``, fitted by
 ``app.calibrate`` on labelled news and shipped as ``decision.json``), that the
@@ -51,6 +54,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from clustering.candidates import DUPLICATE_JACCARD, NearDuplicateIndex
+from clustering.embed import DIMENSIONS
 from clustering.vectorise import (
     FIELDS,
     N_FEATURES,
@@ -64,7 +68,7 @@ from clustering.vectorise import (
 DAY = 86400.0
 
 
-FEATURES = ("title", "body", "names", "time_decay", "days_outside", "log_size")
+FEATURES = ("title", "body", "names", "time_decay", "days_outside", "log_size", "semantic")
 MODEL_PATH = Path(__file__).with_name("decision.json")
 
 
@@ -162,6 +166,7 @@ class _Story:
     first: datetime
     last: datetime
     sums: dict[str, sp.csr_matrix]
+    meaning: np.ndarray = field(default_factory=lambda: np.zeros(DIMENSIONS))  # members' embeddings, summed
     members: dict[int, _Member] = field(default_factory=dict)
 
 
@@ -292,7 +297,18 @@ class StoryIndex:
         X[:, 3] = np.exp(-0.5 * (days / self.params.time_scale_days) ** 2)
         X[:, 4] = days / self.params.window_days
         X[:, 5] = np.log1p([len(s.members) for s in stories])
+        X[:, 6] = self._semantic_cosines(feats.embedding, stories)
         return X
+
+    @staticmethod
+    def _semantic_cosines(embedding: np.ndarray | None, stories: list[_Story]) -> np.ndarray:
+        """Cosine of an article's embedding to each story's summed embeddings (0 where
+        either has none)."""
+        if embedding is None:
+            return np.zeros(len(stories))
+        meanings = np.stack([s.meaning for s in stories])
+        norms = np.linalg.norm(meanings, axis=1)
+        return (meanings @ embedding.astype(np.float64)) / np.where(norms > 0, norms, 1.0)
 
     def _centroid_cosines(self, vector: sp.csr_matrix, stories: list[_Story], name: str) -> np.ndarray:
         """Cosine of an article's field vector to each story's ``name`` centroid, both
@@ -372,6 +388,8 @@ class StoryIndex:
             self.stories_[story_id] = story
         for name in FIELDS:
             story.sums[name] = story.sums[name] + feats.field(name)
+        if feats.embedding is not None:
+            story.meaning += feats.embedding
         story.first = min(story.first, published_at)
         story.last = max(story.last, published_at)
         story.members[article_id] = _Member(published_at, feats.pack())
@@ -481,6 +499,8 @@ class StoryIndex:
         for name in FIELDS:
             story.sums[name] = story.sums[name] - removed.field(name)
             story.sums[name].eliminate_zeros()
+        if removed.embedding is not None:
+            story.meaning -= removed.embedding
         times = [m.published_at for m in story.members.values()]
         story.first, story.last = min(times), max(times)
         self._expires(story)
@@ -493,6 +513,7 @@ class StoryIndex:
         absorbed = self.stories_.pop(absorbed_id)
         for name in FIELDS:
             survivor.sums[name] = survivor.sums[name] + absorbed.sums[name]
+        survivor.meaning += absorbed.meaning
         survivor.first = min(survivor.first, absorbed.first)
         survivor.last = max(survivor.last, absorbed.last)
         self._expires(survivor)

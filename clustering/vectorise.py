@@ -7,7 +7,9 @@ so a story's centroid is stored un-weighted and always scored with current IDF.
 
 Three fields are kept apart because they carry different evidence: the title, the
 body, and name-like terms (people, places, organisations) from both. Title and body
-terms are stemmed content words; names are kept as written (case-folded).
+terms are stemmed content words; names are kept as written (case-folded). Beside the
+terms, an article carries its sentence embedding (``clustering.embed``), made by the
+caller, since it costs far more than the terms.
 
 ``TERM_SCHEME`` names how words become hashed terms. Stored document frequencies
 (``DocumentFrequencies.to_counts``) are only comparable under one scheme, so the
@@ -33,11 +35,13 @@ _HASHER = FeatureHasher(n_features=N_FEATURES, input_type="string", alternate_si
 
 @dataclass(frozen=True)
 class ArticleFeatures:
-    """Per-field term vectors of one article: sublinear TF, L2-normalised, no IDF."""
+    """Per-field term vectors of one article (sublinear TF, L2-normalised, no IDF) and
+    its embedding (None when the caller has none: it then adds no meaning)."""
 
     title: sp.csr_matrix
     body: sp.csr_matrix
     names: sp.csr_matrix
+    embedding: np.ndarray | None = None
 
     def field(self, name: str) -> sp.csr_matrix:
         return getattr(self, name)
@@ -55,6 +59,7 @@ class ArticleFeatures:
             np.concatenate([f.indices for f in fields]).astype(np.int32),
             np.concatenate([f.data for f in fields]),
             (self.title.nnz, self.title.nnz + self.body.nnz),
+            self.embedding,
         )
 
 
@@ -67,6 +72,7 @@ class PackedFeatures:
     indices: np.ndarray
     data: np.ndarray
     ends: tuple[int, int]
+    embedding: np.ndarray | None = None
 
     @property
     def terms(self) -> np.ndarray:
@@ -83,7 +89,7 @@ class PackedFeatures:
         )
 
     def unpack(self) -> ArticleFeatures:
-        return ArticleFeatures(*(self.field(name) for name in FIELDS))
+        return ArticleFeatures(*(self.field(name) for name in FIELDS), self.embedding)
 
 
 def term_indices(terms: list[str]) -> np.ndarray:
@@ -106,8 +112,8 @@ def _tf(tokens: list[str]) -> sp.csr_matrix:
     return normalise_rows(matrix)
 
 
-def features(title: str | None, body: str) -> ArticleFeatures:
-    """Featurise an article's title and cleaned body.
+def features(title: str | None, body: str, embedding: np.ndarray | None = None) -> ArticleFeatures:
+    """Featurise an article's title and cleaned body; ``embedding`` is kept as given.
 
     A body whose words all stand in the title (a feed that sends headlines alone, with
     the headline as text) adds no evidence, so its vector is left empty: counting the
@@ -128,6 +134,7 @@ def features(title: str | None, body: str) -> ArticleFeatures:
         title=_tf(title_words),
         body=_tf(body_words),
         names=_tf(names(title + ".\n" + body)),
+        embedding=embedding,
     )
 
 

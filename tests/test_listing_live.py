@@ -31,14 +31,14 @@ def test_paging_through_all_stories_while_articles_arrive_yields_each_once(tmp_p
     articles = bodies()
     first, rest = articles[: len(articles) // 2], articles[len(articles) // 2 :]
     with fresh_database("sqlite", tmp_path) as url, Server(url, tmp_path / "server.log") as server:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
+        with httpx.Client(base_url=server.url, timeout=600) as client:
             for start in range(0, len(first), 50):
                 client.post("/v1/articles/batch", json={"articles": first[start : start + 50]}).raise_for_status()
             before = {c["id"] for c in _all(client, sort)}
             posted = threading.Event()
 
             def post_the_rest() -> None:
-                with httpx.Client(base_url=server.url, timeout=60) as writer:
+                with httpx.Client(base_url=server.url, timeout=600) as writer:
                     for body in rest:
                         writer.post("/v1/articles", json=body).raise_for_status()
                 posted.set()

@@ -7,9 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
 
+from app import crud
 from app.config import Settings
 from app.main import create_app
+from clustering import embed
 
 DAM = [
     {
@@ -291,3 +295,58 @@ def test_readyz_is_ready_after_a_restart(restart):
     response = client.get("/readyz")
     assert response.status_code == 200
     assert all(response.json()["checks"].values())
+
+
+def _stored_embeddings(settings: Settings) -> dict[int, bytes | None]:
+    engine = create_engine(settings.database_url)
+    try:
+        with engine.connect() as connection:
+            return dict(connection.execute(text("SELECT id, embedding FROM articles")).all())
+    finally:
+        engine.dispose()
+
+
+def test_a_restart_rebuilds_the_index_from_stored_embeddings_without_the_encoder(restart, settings, monkeypatch):
+    client = restart()
+    post_all(client)
+    stored = _stored_embeddings(settings)
+    assert stored and all(value is not None and len(value) == 2 * embed.DIMENSIONS for value in stored.values())
+
+    def refuse(*_args):
+        raise AssertionError("a restart ran the encoder on a stored article")
+
+    monkeypatch.setattr(embed, "embed", refuse)
+    client = restart()
+    assert client.get("/readyz").status_code == 200
+    assert _stored_embeddings(settings) == stored
+
+
+def test_articles_stored_without_embeddings_get_them_on_restart(restart, settings):
+    client = restart()
+    post_all(client)
+    stored = _stored_embeddings(settings)
+    engine = create_engine(settings.database_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE articles SET embedding = NULL"))
+    engine.dispose()
+
+    client = restart()
+
+    assert client.get("/readyz").status_code == 200
+    assert _stored_embeddings(settings) == stored
+
+
+def test_embeddings_recorded_under_another_encoder_are_made_again_on_restart(restart, settings):
+    client = restart()
+    post_all(client)
+    stored = _stored_embeddings(settings)
+    engine = create_engine(settings.database_url)
+    with Session(engine) as session, session.begin():
+        crud.put_setting(session=session, key="embedding_scheme", value={"model": "another-encoder"})
+        session.execute(text("UPDATE articles SET embedding = :zeros"), {"zeros": bytes(2 * embed.DIMENSIONS)})
+    engine.dispose()
+
+    client = restart()
+
+    assert client.get("/readyz").status_code == 200
+    assert _stored_embeddings(settings) == stored

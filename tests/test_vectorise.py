@@ -51,6 +51,12 @@ def test_packed_features_unpack_to_the_identical_vectors(title, body):
     assert np.array_equal(packed.terms, original.terms)
 
 
+def test_packed_features_keep_the_embedding():
+    embedding = np.linspace(-1, 1, 384).astype(np.float16)
+    restored = features("Flood closes bridge", "The Alder River flooded Port Calder.", embedding).pack().unpack()
+    assert restored.embedding is embedding
+
+
 def test_a_body_that_repeats_the_headline_is_left_empty():
     feats = features("Flood closes Riverside Bridge", "Flood closes Riverside Bridge")
     assert feats.body.nnz == 0

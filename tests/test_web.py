@@ -223,15 +223,23 @@ def test_story_without_copies_lists_its_articles_without_groups(client, seeded):
 
 
 def test_merged_story_id_redirects_to_the_survivor_and_says_so(client, seeded):
-    # An article that reports both the election and the strike binds the two stories: one absorbs the other.
-    election, strike = report(ELECTION, "northwire.example", page=False), report(STRIKE, "plainsreporter.example", page=False)
-    both = _post(client, {
-        "url": "https://citybeat.example/news/roundup", "source": "citybeat.example",
-        "title": f"{election['title']}; {strike['title']}", "text": f"{election['text']}\n{strike['text']}",
-        "published_at": "2024-06-18T13:00:00Z",
+    # A second write-up of the election kept apart by a join threshold nothing reaches,
+    # then a third write-up, merging every story it joins, binds both: one absorbs the
+    # other. (When the service merges is test_assign's subject; this is the page's.)
+    service = client.app.state.service
+    usual = service.index.params
+    service.index.params = replace(usual, threshold=1.0, merge_threshold=1.0)
+    apart = _post(client, report(ELECTION, "citybeat.example", rewrite=True, hours_later=1))
+    assert apart["cluster_id"] != _story_id(seeded, "election")
+    service.index.params = replace(usual, merge_threshold=usual.threshold)
+    wire, analysis = report(ELECTION, "northwire.example", page=False), report(ELECTION, "citybeat.example", rewrite=True)
+    both = _post(client, {  # both texts, so a copy of neither
+        "url": "https://plainsreporter.example/news/election-roundup", "source": "plainsreporter.example",
+        "title": wire["title"], "text": f"{analysis['text']}\n{wire['text']}", "published_at": analysis["published_at"],
     })
+    service.index.params = usual
     survivor = both["cluster_id"]
-    absorbed = ({_story_id(seeded, "election"), _story_id(seeded, "strike")} - {survivor}).pop()
+    absorbed = ({_story_id(seeded, "election"), apart["cluster_id"]} - {survivor}).pop()
     assert client.get(f"/v1/clusters/{absorbed}").json()["merged_into"] == survivor  # the merge happened
 
     response = client.get(f"/stories/{absorbed}", follow_redirects=False)
@@ -240,7 +248,7 @@ def test_merged_story_id_redirects_to_the_survivor_and_says_so(client, seeded):
     page = client.get(f"/stories/{absorbed}").text
     assert f'<article class="story" data-story-id="{survivor}">' in page
     assert f"Story {absorbed} was merged into this story" in page
-    assert page.count('data-article-id="') == 4
+    assert page.count('data-article-id="') == 3
 
 
 def test_merged_from_is_only_claimed_when_true(client, seeded):
