@@ -321,32 +321,32 @@ def test_a_restart_rebuilds_the_index_from_stored_embeddings_without_the_encoder
     assert _stored_embeddings(settings) == stored
 
 
-def test_articles_stored_without_embeddings_get_them_on_restart(restart, settings):
-    client = restart()
-    post_all(client)
-    stored = _stored_embeddings(settings)
-    engine = create_engine(settings.database_url)
-    with engine.begin() as connection:
-        connection.execute(text("UPDATE articles SET embedding = NULL"))
-    engine.dispose()
-
-    client = restart()
-
-    assert client.get("/readyz").status_code == 200
-    assert _stored_embeddings(settings) == stored
-
-
-def test_embeddings_recorded_under_another_encoder_are_made_again_on_restart(restart, settings):
+def _embeddings_after_tampering_and_restart(restart, settings, tamper) -> tuple[dict, dict]:
+    """Stored embeddings before ``tamper(session)`` changes the database, and after a restart."""
     client = restart()
     post_all(client)
     stored = _stored_embeddings(settings)
     engine = create_engine(settings.database_url)
     with Session(engine) as session, session.begin():
+        tamper(session)
+    engine.dispose()
+    client = restart()
+    assert client.get("/readyz").status_code == 200
+    return stored, _stored_embeddings(settings)
+
+
+def test_articles_stored_without_embeddings_get_them_on_restart(restart, settings):
+    def forget(session: Session) -> None:
+        session.execute(text("UPDATE articles SET embedding = NULL"))
+
+    before, after = _embeddings_after_tampering_and_restart(restart, settings, forget)
+    assert after == before
+
+
+def test_embeddings_recorded_under_another_encoder_are_made_again_on_restart(restart, settings):
+    def another_encoder(session: Session) -> None:
         crud.put_setting(session=session, key="embedding_scheme", value={"model": "another-encoder"})
         session.execute(text("UPDATE articles SET embedding = :zeros"), {"zeros": bytes(2 * embed.DIMENSIONS)})
-    engine.dispose()
 
-    client = restart()
-
-    assert client.get("/readyz").status_code == 200
-    assert _stored_embeddings(settings) == stored
+    before, after = _embeddings_after_tampering_and_restart(restart, settings, another_encoder)
+    assert after == before
