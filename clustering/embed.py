@@ -99,7 +99,8 @@ class Encoder:
         >>> float(cat @ kitten) > float(cat @ tax)
         True
         """
-        ids = self.tokenizer.encode(text).ids
+        # Lone surrogates (valid in JSON strings, not in UTF-8) cannot reach the tokenizer.
+        ids = self.tokenizer.encode(text.encode("utf-8", "replace").decode("utf-8")).ids
         if len(ids) <= 2:  # [CLS] [SEP] and nothing between
             return np.zeros(DIMENSIONS, dtype=np.float16)
         n = len(ids)

@@ -78,3 +78,8 @@ def test_a_text_seen_again_gets_the_same_vector_back_unchanged():
     first = embed.embed(*ORCHESTRA)
     again = embed.embed(*ORCHESTRA)
     assert again is first and not again.flags.writeable
+
+
+def test_a_text_with_lone_surrogates_embeds_as_the_rest_of_its_text():
+    vector = embed.embed("Dock strike", "Workers walked out \ud800 at the port.")
+    assert vector.any() and _cosine(vector, embed.embed("Dock strike", "Workers walked out ? at the port.")) > 0.99
