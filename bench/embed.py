@@ -28,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     require_data()
     rows = read_jsonl(DATA / "giveme5w1h" / "articles.jsonl")[: args.articles]
-    texts = [f"{row.get('title') or ''}. {row.get('text') or ''}" for row in rows]
+    texts = [embed.article_text(row.get("title"), row.get("text") or "") for row in rows]
     shipped = embed.encoder()
     lengths = (embed.MAX_TOKENS // 2, embed.MAX_TOKENS)
     shorter = embed.Encoder(shipped.tensors, Tokenizer.from_str(shipped.tokenizer.to_str()), lengths[0])

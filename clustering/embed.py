@@ -68,7 +68,7 @@ class Encoder:
     def __init__(self, tensors: dict[str, np.ndarray], tokenizer: Tokenizer, max_tokens: int = MAX_TOKENS):
         if not 2 <= max_tokens <= 512:
             raise ValueError("max_tokens must be in [2, 512]: the encoder has 512 positions")
-        self.tensors = {name: t.astype(np.float32) for name, t in tensors.items()}
+        self.tensors = {name: t.astype(np.float32, copy=False) for name, t in tensors.items()}
         self.tokenizer = tokenizer
         self.max_tokens = max_tokens
         tokenizer.no_padding()
@@ -172,10 +172,14 @@ class _Recent:
 _RECENT = _Recent(4096)  # about 1 MB of vectors and digests
 
 
+def article_text(title: str | None, body: str) -> str:
+    """What is encoded of an article: its title, then its body, as one text."""
+    return f"{title.strip()}. {body}" if title and title.strip() else body
+
+
 def embed(title: str | None, body: str) -> np.ndarray:
-    """An article's embedding: its title, then its body, as one text."""
-    text = f"{title.strip()}. {body}" if title and title.strip() else body
-    return _RECENT.get(text)
+    """An article's embedding (of ``article_text``)."""
+    return _RECENT.get(article_text(title, body))
 
 
 def to_bytes(embedding: np.ndarray) -> bytes:
