@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Protocol
 
-from clustering.normalise import STOP_WORDS, fold, words
+from clustering.normalise import STOP_WORDS, fold, folded_words, words
 
 # A line of at most this many words may be learned as template. Longer lines are
 # prose; counting them would cost memory and risk removing a paragraph that a
@@ -73,6 +73,7 @@ class Extraction:
     published_at: datetime | None = None
     removed: dict[str, int] = field(default_factory=dict)
     line_fingerprints: tuple[str, ...] = ()
+    template: frozenset[str] = frozenset()  # the fingerprints that were the source's template
 
 
 def line_fingerprint(line: str) -> str | None:
@@ -81,7 +82,10 @@ def line_fingerprint(line: str) -> str | None:
     >>> line_fingerprint("  Close Menu ") == line_fingerprint("close  menu")
     True
     """
-    tokens = words(line)
+    return _fingerprint(words(line))
+
+
+def _fingerprint(tokens: list[str]) -> str | None:
     if not tokens or len(tokens) > TEMPLATE_MAX_WORDS:
         return None
     return hashlib.blake2b(" ".join(tokens).encode(), digest_size=8).hexdigest()
@@ -150,10 +154,18 @@ def classify_line(line: str) -> str | None:
     True
     """
     stripped = fold(line).strip()
+    return _classify(stripped, len(words(stripped)))
+
+
+# A date or "3 hours ago" that ends a line is far shorter than this: searching only the
+# line's tail keeps a long paragraph from costing a regex attempt at every character.
+_DATE_TAIL = 120
+
+
+def _classify(stripped: str, n_words: int) -> str | None:
+    """``classify_line`` of a line already folded and stripped, of ``n_words`` words."""
     if not stripped:
         return "blank"
-    tokens = stripped.split()
-    n_words = len(words(stripped))
     if _DATE_ONLY.match(stripped):
         return "date"
     if _LEAD_IN.match(stripped) or (_FURNITURE.match(stripped) and n_words <= 15):
@@ -161,11 +173,11 @@ def classify_line(line: str) -> str | None:
     sentence = _SENTENCE_END.search(stripped) is not None
     if _BULLET.match(stripped) and (not sentence or n_words < 12):
         return "list"
-    if _ENDS_WITH_DATE.search(stripped) and n_words <= 30:
+    if n_words <= 30 and _ENDS_WITH_DATE.search(stripped[-_DATE_TAIL:]):
         return "list"
     if n_words < 6 and not sentence:
         return "short"
-    if n_words <= 30 and not sentence and _is_title_case(tokens):
+    if n_words <= 30 and not sentence and _is_title_case(stripped.split()):
         return "headline"
     if n_words < 4:
         return "short"
@@ -205,7 +217,11 @@ def is_masthead(line: str, key: str | None) -> bool:
     if key is None:
         return False
     stripped = fold(line).strip()
-    if _SENTENCE_END.search(stripped) or len(words(stripped)) > _MASTHEAD_WORDS:
+    return _is_masthead(stripped, len(words(stripped)), key)
+
+
+def _is_masthead(stripped: str, n_words: int, key: str) -> bool:
+    if n_words > _MASTHEAD_WORDS or _SENTENCE_END.search(stripped):
         return False
     return key in _LETTERS.sub("", stripped.lower())
 
@@ -239,16 +255,25 @@ def extract_text(text: str, source: str | None = None, templates: Templates | No
     nothing, the page's non-blank lines are kept rather than losing the article.
     """
     raw_lines = text.splitlines()
-    fingerprints = [line_fingerprint(line) for line in raw_lines]
+    # Each line is folded and tokenised once; every rule below reads these.
+    folded = [fold(line).strip() for line in raw_lines]
+    counts: list[int] = []
+    fingerprints: list[str | None] = []
+    for line in folded:
+        tokens = folded_words(line)
+        counts.append(len(tokens))
+        fingerprints.append(_fingerprint(tokens))
     removed: Counter[str] = Counter()
     kept: list[int] = []
     verdicts: list[str | None] = []
     key = source_key(source)
     known = set(filter(None, fingerprints))
     template = templates.template_lines(source, known) if templates is not None and known else set()
-    for i, line in enumerate(raw_lines):
+    for i, line in enumerate(folded):
         verdict = "template" if fingerprints[i] in template else None
-        verdict = verdict or classify_line(line) or ("masthead" if is_masthead(line, key) else None)
+        verdict = verdict or _classify(line, counts[i])
+        if verdict is None and key is not None and _is_masthead(line, counts[i], key):
+            verdict = "masthead"
         verdicts.append(verdict)
     # Headline-and-date lists: "Headline\n\nFebruary 3, 2026" — drop the headline too.
     last_content: int | None = None
@@ -256,7 +281,7 @@ def extract_text(text: str, source: str | None = None, templates: Templates | No
         if verdict == "blank":
             continue
         if verdict in ("date", "list") and last_content is not None and verdicts[last_content] is None:
-            if len(words(raw_lines[last_content])) <= 30 and not _SENTENCE_END.search(raw_lines[last_content].strip()):
+            if counts[last_content] <= 30 and not _SENTENCE_END.search(raw_lines[last_content].strip()):
                 verdicts[last_content] = "headline-list"
         last_content = i
     for i, verdict in enumerate(verdicts):
@@ -267,12 +292,13 @@ def extract_text(text: str, source: str | None = None, templates: Templates | No
     if not kept:
         kept = [i for i, v in enumerate(verdicts) if v != "blank"]
         removed = Counter({"kept-by-fallback": len(kept)})
-    body = "\n".join(fold(raw_lines[i]).strip() for i in kept)
+    body = "\n".join(folded[i] for i in kept)
     return Extraction(
         text=body,
         published_at=find_date(text),
         removed=dict(removed),
         line_fingerprints=tuple(fp for fp in fingerprints if fp is not None),
+        template=frozenset(template),
     )
 
 
@@ -299,4 +325,5 @@ def extract_html(html: str, source: str | None = None, templates: Templates | No
         published_at=published,
         removed=from_text.removed,
         line_fingerprints=from_text.line_fingerprints,
+        template=from_text.template,
     )
