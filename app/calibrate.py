@@ -1,7 +1,7 @@
 """Fit the join/new decision on labelled news: ``stories calibrate FILE.jsonl``.
 
 1. Teacher-forced pass: articles stream in ``published_at`` order through the same
-   pure stages as the service (``app.pipeline.prepare``); each is described against
+   pure stages as the service (``clustering.prepare``); each is described against
    every candidate story (``StoryIndex.pair_features``), labelled 1 for its gold
    story, and then added to its gold story, so features reflect correct clusters.
 2. A logistic regression (scikit-learn) on those rows gives the model.
@@ -30,10 +30,11 @@ from sklearn.linear_model import LogisticRegression
 
 from app.config import Settings
 from app.evaluate import labelled_to_article, stream_order
-from app.pipeline import Prepared, prepare
+from app.pipeline import draft_of
 from app.variants import compress, jitter_order, shuffle, wrap
 from clustering.assign import FEATURES, MODEL_PATH, AssignParams, DecisionModel, StoryIndex
 from clustering.extract import SourceTemplates
+from clustering.prepare import Prepared, prepare
 from clustering.metrics import Scores, bcubed
 
 # Every hundredth from 0.05 to 0.70. Among thresholds that score the same, the one
@@ -58,8 +59,8 @@ def prepared(rows: list[dict], ordered: bool = False) -> list[tuple[dict, Prepar
     now = datetime.now(UTC)
     stream = []
     for i, row in enumerate(list(rows) if ordered else stream_order(rows)):
-        item = prepare(labelled_to_article(row, external_id=f"row-{i}"), now, templates)
-        templates.learn(item.source, item.extraction.line_fingerprints)
+        item = prepare(draft_of(labelled_to_article(row, external_id=f"row-{i}"), now), templates)
+        templates.learn(item.source, item.line_fingerprints)
         stream.append((row, item))
     return stream
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -17,6 +18,14 @@ ENV_PREFIX = "STORIES_"
 # Docker and Compose mount secrets here; a file named after a variable
 # (``stories_api_key`` or ``STORIES_API_KEY``) supplies it when the variable is unset.
 SECRETS_DIR = Path("/run/secrets")
+
+
+def _cores() -> int:
+    """The cores this process may run on: one prepare worker each."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 class Settings(BaseSettings):
@@ -51,6 +60,15 @@ class Settings(BaseSettings):
         description=(
             "Stories whose newest article is older than the newest stored article by more than this many days "
             "leave the in-memory indexes (they stay readable; nothing joins them any more)."
+        ),
+    )
+    workers: int = Field(
+        default_factory=lambda: _cores(),
+        ge=0,
+        le=256,
+        description=(
+            "Processes that prepare articles (extract, embed, vectorise, fingerprint) outside the write lock; "
+            "default: one per core. 0 prepares in the request's own thread."
         ),
     )
     migrate_on_start: bool = Field(

@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from sqlalchemy import Text, and_, case, cast, delete, distinct, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    Text, and_, bindparam, case, cast, delete, distinct, exists, func, insert, or_, select, text, update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, defer
 
@@ -36,6 +38,74 @@ def article_by_key(*, session: Session, url: str | None, external_id: str | None
 
 def get_article(*, session: Session, article_id: int) -> Article | None:
     return session.get(Article, article_id)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What answers a repeated POST: the stored article's ids."""
+
+    id: int
+    cluster_id: int
+    duplicate_of: int | None
+
+
+def stored_keys(*, session: Session, urls: list[str], external_ids: list[str]) -> tuple[dict, dict]:
+    """The stored articles with any of these urls or external ids, by url and by external id."""
+    by_url: dict[str, Stored] = {}
+    by_external: dict[str, Stored] = {}
+    columns = (Article.id, Article.cluster_id, Article.duplicate_of)
+    for start in range(0, len(urls), _LOOKUP_CHUNK):
+        chunk = urls[start : start + _LOOKUP_CHUNK]
+        for url, *ids in session.execute(select(Article.url, *columns).where(Article.url.in_(chunk))):
+            by_url[url] = Stored(*ids)
+    for start in range(0, len(external_ids), _LOOKUP_CHUNK):
+        chunk = external_ids[start : start + _LOOKUP_CHUNK]
+        statement = select(Article.external_id, *columns).where(Article.external_id.in_(chunk))
+        for external_id, *ids in session.execute(statement):
+            by_external[external_id] = Stored(*ids)
+    return by_url, by_external
+
+
+def next_id(*, session: Session, table: str) -> int:
+    """The next id to hand out in ``table`` (articles or clusters).
+
+    The serialised write step allocates ids itself, in commit order, so a batch knows
+    every id before its rows are written in one statement. SQLite never reuses an id
+    (AUTOINCREMENT keeps the highest ever used); PostgreSQL takes it from the serial's
+    sequence, which ``used_ids`` moves past the ids the batch wrote.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return int(session.scalar(text("SELECT nextval(pg_get_serial_sequence(:t, 'id'))"), {"t": table}))
+    seq = session.scalar(text("SELECT seq FROM sqlite_sequence WHERE name = :t"), {"t": table}) or 0
+    column = Article.id if table == "articles" else Cluster.id
+    return max(int(seq), session.scalar(select(func.max(column))) or 0) + 1
+
+
+def used_ids(*, session: Session, table: str, last: int) -> None:
+    """Record that ids up to ``last`` are taken (PostgreSQL's sequence; SQLite keeps it itself)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT setval(pg_get_serial_sequence(:t, 'id'), :last)"), {"t": table, "last": last})
+
+
+def insert_rows(*, session: Session, model: type, rows: list[dict]) -> None:
+    """Insert rows (with their ids) in one executemany, straight to the table."""
+    if rows:
+        session.connection().execute(insert(model.__table__), rows)
+
+
+def update_clusters(*, session: Session, rows: list[dict]) -> None:
+    """Update stories by id in one executemany (each row holds ``id`` and the new values)."""
+    if rows:
+        table = Cluster.__table__
+        values = {key: bindparam(f"new_{key}") for key in rows[0] if key != "id"}
+        statement = update(table).where(table.c.id == bindparam("old_id")).values(values)
+        session.connection().execute(
+            statement, [{"old_id": row["id"], **{f"new_{k}": v for k, v in row.items() if k != "id"}} for row in rows]
+        )
+
+
+def article_text(*, session: Session, article_id: int) -> str:
+    return session.scalar(select(Article.text).where(Article.id == article_id)) or ""
 
 
 def resolve_cluster(*, session: Session, cluster_id: int) -> tuple[Cluster | None, bool]:
@@ -76,7 +146,6 @@ def merge_clusters(*, session: Session, survivor_id: int, absorbed_id: int) -> N
     )
 
 
-_UPSERT_CHUNK = 5_000
 _LOOKUP_CHUNK = 1_000  # fingerprints per lookup, far below either database's bound parameters
 _DELETE_CHUNK = 2_000  # ids in one IN (...) list
 
@@ -88,15 +157,13 @@ def add_source_lines(*, session: Session, pages: Counter[tuple[str, str]]) -> No
     rows = [{"source": source, "fingerprint": fp, "pages": n} for (source, fp), n in sorted(pages.items())]
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # Three parameters a row; chunks keep every statement far below PostgreSQL's
-    # 65,535 and SQLite's 32,766 bound parameters, however many lines a page has.
-    for start in range(0, len(rows), _UPSERT_CHUNK):
-        statement = insert(SourceLine).values(rows[start : start + _UPSERT_CHUNK])
-        statement = statement.on_conflict_do_update(
-            index_elements=[SourceLine.source, SourceLine.fingerprint],
-            set_={"pages": SourceLine.pages + statement.excluded.pages},
-        )
-        session.execute(statement)
+    statement = insert(SourceLine)
+    statement = statement.on_conflict_do_update(
+        index_elements=[SourceLine.source, SourceLine.fingerprint],
+        set_={"pages": SourceLine.pages + statement.excluded.pages},
+    )
+    # One statement, executed for every row (executemany): compiled once, whatever the count.
+    session.execute(statement, rows)
 
 
 def source_line_pages(*, session: Session, source: str, fingerprints: set[str]) -> dict[str, int]:
@@ -171,6 +238,15 @@ def delete_article(*, session: Session, article: Article) -> None:
             session.execute(update(Article).where(Article.id.in_(rest)).values(duplicate_of=root))
     session.delete(article)
     session.flush()
+
+
+def forget_features(*, session: Session) -> int:
+    """Clear every stored term vector (they are made again when loaded); returns how many."""
+    return session.execute(update(Article).where(Article.features.is_not(None)).values(features=None)).rowcount
+
+
+def last_article_id(*, session: Session) -> int:
+    return session.scalar(select(func.max(Article.id))) or 0
 
 
 def forget_embeddings(*, session: Session) -> int:

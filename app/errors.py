@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.schemas import ErrorResponse
+from app.workers import WorkerCrashed
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,8 @@ _DOCUMENTED = {
     413: "Body larger than STORIES_MAX_BODY_BYTES (default 5,000,000 bytes), or a batch of more than "
     "STORIES_MAX_BATCH (default 500) articles; nothing was stored.",
     422: "A field, parameter or cursor is missing or invalid (the error names it); nothing was stored.",
-    503: "The database is unavailable; nothing was stored; retry after Retry-After seconds.",
+    503: "The database, or a worker preparing the articles, is unavailable; nothing was stored; retry after "
+    "Retry-After seconds.",
 }
 
 
@@ -153,6 +155,14 @@ def install(app: FastAPI) -> None:
         # acknowledged, so the client may retry.
         return error_response(503, "unavailable", "the database is unavailable; retry later",
                               headers={"Retry-After": "5"})
+
+    @app.exception_handler(WorkerCrashed)
+    async def _worker(_request: Request, exc: WorkerCrashed) -> JSONResponse:
+        # A prepare worker died under this request's articles (it is started again):
+        # nothing of them was stored, so the client may retry.
+        log.error("prepare worker lost: %s", exc)
+        return error_response(503, "unavailable", "a worker preparing these articles stopped; nothing was "
+                              "stored; retry", headers={"Retry-After": "1"})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -11,6 +11,7 @@ from app import errors, migrate, observability, web
 from app.config import Settings, load_settings
 from app.db import make_engine, make_sessionmaker
 from app.pipeline import StoryService
+from app.workers import Preparer
 from app.routes import articles, changes, clusters, health, match, metrics
 
 DESCRIPTION = """
@@ -37,16 +38,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 migrate.upgrade(write_engine)
             else:
                 migrate.require_head(write_engine)
+            read_sessions = make_sessionmaker(read_engine)
             service = StoryService(
-                make_sessionmaker(write_engine), metrics=app_metrics, horizon_days=settings.index_horizon_days
+                make_sessionmaker(write_engine),
+                metrics=app_metrics,
+                horizon_days=settings.index_horizon_days,
+                read_sessions=read_sessions,
+                preparer=Preparer(read_sessions, settings.database_url, settings.workers),
             )
             app.state.settings = settings
             app.state.service = service
             app.state.read_engine = read_engine
-            app.state.read_sessions = make_sessionmaker(read_engine)
-            service.load()
-            app_metrics.watch(service)
-            yield
+            app.state.read_sessions = read_sessions
+            try:
+                service.load()
+                app_metrics.watch(service)
+                yield
+            finally:
+                service.close()
         finally:
             write_engine.dispose()
             read_engine.dispose()

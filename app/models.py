@@ -102,6 +102,7 @@ class Article(Base):
     removed: Mapped[dict] = mapped_column(JSON, default=dict)
     signature: Mapped[bytes] = mapped_column(LargeBinary)
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary)  # clustering.embed.to_bytes
+    features: Mapped[bytes | None] = mapped_column(LargeBinary)  # clustering.vectorise.PackedFeatures.to_bytes
     cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), index=True)
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("articles.id"), index=True)
 

@@ -75,16 +75,23 @@ class Metrics:
         )
         self.stage_seconds = Histogram(
             "stories_ingest_stage_seconds",
-            "Time in each ingest stage: extract, vectorise, fingerprint, assign, store (per article); "
-            "summarise and transaction (per batch, the transaction including its commit).",
+            "Time in each ingest stage: prepare (per request: extract, embed, vectorise and fingerprint in the "
+            "worker processes), assign and store (per article, in the write step); summarise and transaction "
+            "(per write transaction, the transaction including its commit).",
             ["stage"], buckets=_STAGE_BUCKETS, registry=self.registry,
+        )
+        self.prepared_again = Counter(
+            "stories_articles_prepared_again",
+            "Articles prepared a second time in the write step, because their source's template changed after "
+            "they were prepared.",
+            registry=self.registry,
         )
 
     def stage(self, name: str) -> Timer:
         """A context manager timing one ingest stage."""
         return self.stage_seconds.labels(name).time()
 
-    def record_committed(self, outcomes: Iterable[Outcome], *, opened: int, merged: int) -> None:
+    def record_committed(self, outcomes: Iterable[Outcome], *, opened: int, merged: int, reprepared: int = 0) -> None:
         """Count what one committed ingest transaction did."""
         for outcome in outcomes:
             self.articles.labels("rejected" if outcome.status == "error" else outcome.status).inc()
@@ -92,6 +99,7 @@ class Metrics:
                 self.duplicates.inc()
         self.stories_opened.inc(opened)
         self.stories_merged.inc(merged)
+        self.prepared_again.inc(reprepared)
 
     def watch(self, service: StoryService) -> None:
         """Report the sizes of ``service``'s in-memory indexes at every scrape."""

@@ -1,11 +1,20 @@
-"""Ingest orchestration: validate → extract → embed → fingerprint → assign → persist → respond.
+"""Ingest orchestration: validate → prepare (off the lock) → write step → respond.
 
-``StoryService`` owns the in-memory cache (the story index) and
-the one lock that serialises assignment in this process. Every write runs in one
-database transaction; on PostgreSQL it also holds an advisory lock, so two
-processes never assign at the same time. An article is acknowledged only after its
-transaction commits. If a transaction fails after the caches were updated, the
-caches are rebuilt from the database, which stays the only source of truth.
+``StoryService.ingest`` first prepares a request's articles with the pure stages
+(``clustering.prepare``: extract, normalise, embed, vectorise, fingerprint) in worker
+processes (``app.workers``), holding no lock. Only then does it join the write step,
+which is serialised fleet-wide: in this process by ``lock``, on PostgreSQL also by an
+advisory lock, so two processes never decide at once. Concurrent requests share the
+write step (group commit): whoever takes the lock writes every request waiting for it
+in one transaction, and each request is answered once the commit that holds it is done.
+
+Inside the write step, per article: the idempotency key, whether its source's template
+changed since it was prepared (then it is prepared again, here), the decision against
+the in-memory story index, and the rows to insert; per transaction: one insert of each
+kind, the learned template lines, the touched stories' summaries (kept as running
+state, ``clustering.summarise.Digest``), the change feed. An article is acknowledged
+only after its transaction commits. If a transaction fails after the caches were
+updated, the caches are rebuilt from the database, which stays the only source of truth.
 """
 
 from __future__ import annotations
@@ -15,30 +24,35 @@ import logging
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from sqlalchemy import func, select, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session, object_session, sessionmaker
 
 from app import crud
 from app.models import Article, Cluster
 from app.observability import Metrics
-from app.schemas import EARLIEST, FUTURE_TOLERANCE, ArticleIn
+from app.schemas import ArticleIn
+from app.workers import Job, Preparer
 from clustering import embed, fingerprint
 from clustering.assign import Assignment, StoryIndex, member_centrality
-from clustering.extract import Extraction, Templates, extract_html, extract_text
-from clustering.normalise import stems, words
-from clustering.summarise import Member, story_terms, summarise
-from clustering.vectorise import TERM_SCHEME, ArticleFeatures, features, term_indices
+from clustering.normalise import stems
+from clustering.prepare import Draft, Prepared, prepare, prepare_again
+from clustering.summarise import Digest, Member, story_terms
+from clustering.vectorise import TERM_SCHEME, ArticleFeatures, PackedFeatures, features, term_indices
 
 log = logging.getLogger(__name__)
 
 _ASSIGN_LOCK = 0x5701_2E5_0002  # PostgreSQL advisory lock key of the assign step
-_TERMS_CACHED = 20_000  # articles whose keyword terms are kept between summaries
+_DIGESTS_CACHED = 4_096  # stories whose summary state is kept between transactions
+_TEXTS_CACHED = 4_096  # recent articles' texts, for the lead of a story's summary
+_TERM_INDICES_CACHED = 200_000  # keyword terms whose hashed index is kept
+_GROUP_ARTICLES = 2_000  # most articles one group commit writes
+READ_ONLY = "read_only"  # a session.info key: the session reads a snapshot and writes nothing
 
 
 class SchemeMismatch(RuntimeError):
@@ -58,18 +72,6 @@ class Outcome:
 
 
 @dataclass(frozen=True)
-class Prepared:
-    """An article through the pure stages, before any decision."""
-
-    article: ArticleIn
-    extraction: Extraction
-    features: ArticleFeatures
-    signature: np.ndarray
-    published_at: datetime
-    source: str | None
-
-
-@dataclass(frozen=True)
 class MatchResult:
     cluster_id: int | None
     score: float
@@ -80,30 +82,41 @@ def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _untimed(_stage: str) -> AbstractContextManager:
-    return nullcontext()
+def draft_of(article: ArticleIn, received_at: datetime) -> Draft:
+    return Draft(article.title, article.text, article.html, article.key_source, article.published_at, received_at)
 
 
 def stored_features(article: Article) -> ArticleFeatures:
-    """A stored article's features, as they were when it was ingested. An article stored
-    without an embedding (before embeddings were kept, or under another encoder) gets
-    one now, written back with the running transaction."""
-    if article.embedding is None:
-        article.embedding = embed.to_bytes(embed.embed(article.title, article.text))
-    return features(article.title, article.text, embed.from_bytes(article.embedding))
+    """A stored article's features as they were when it was ingested. An article stored
+    without its term vectors or embedding (before they were kept, or under another
+    scheme) gets them now, written back with the running transaction unless it reads
+    a snapshot (``READ_ONLY``)."""
+    embedding = embed.from_bytes(article.embedding) if article.embedding is not None else None
+    if embedding is None:
+        embedding = embed.embed(article.title, article.text)
+    if article.features is not None:
+        packed = PackedFeatures.from_bytes(article.features, embedding)
+    else:
+        packed = features(article.title, article.text, embedding).pack()
+    session = object_session(article)
+    if session is not None and not session.info.get(READ_ONLY):
+        if article.embedding is None:
+            article.embedding = embed.to_bytes(embedding)
+        if article.features is None:
+            article.features = packed.to_bytes()
+    return packed.unpack()
 
 
 class StoredTemplates:
     """Sources' learned templates as stored: a page's lines are looked up in
     ``source_lines`` (one query per page), plus the pages ``pending`` counts that the
-    running transaction has learned and not yet written. No process holds the counts,
-    so they cost no memory or start-up time and every replica sees the same ones."""
+    running transaction has learned and not yet written."""
 
     def __init__(self, session: Session, pending: Counter[tuple[str, str]] | None = None):
         self.session = session
         self.pending = pending if pending is not None else Counter()
 
-    def template_lines(self, source: str | None, fingerprints: Iterable[str]) -> set[str]:
+    def template_lines(self, source: str | None, fingerprints) -> set[str]:
         if source is None:
             return set()
         wanted = set(fingerprints)
@@ -111,39 +124,90 @@ class StoredTemplates:
         return {fp for fp in wanted if stored.get(fp, 0) + self.pending[(source, fp)] >= 1}
 
 
-def prepare(
-    article: ArticleIn,
-    received_at: datetime,
-    templates: Templates,
-    stage: Callable[[str], AbstractContextManager] = _untimed,
-) -> Prepared:
-    """Run the pure stages (extract, normalise, embed, featurise, fingerprint) on one
-    article; ``stage(name)`` times each of them."""
-    source = article.key_source
-    with stage("extract"):
-        if article.html is not None:
-            extraction = extract_html(article.html, source, templates)
-        else:
-            extraction = extract_text(article.text or "", source, templates)
-    title = article.title or extraction.title
-    found = extraction.published_at
-    if found is not None and not EARLIEST <= _as_utc(found) <= received_at + FUTURE_TOLERANCE:
-        found = None  # a date in the page is a hint, never trusted outside plausible bounds
-    published = article.published_at or found or received_at
-    with stage("embed"):
-        embedding = embed.embed(title, extraction.text)
-    with stage("vectorise"):
-        article_features = features(title, extraction.text, embedding)
-    with stage("fingerprint"):
-        signature = fingerprint.signature(words(extraction.text))
-    return Prepared(
-        article=article,
-        extraction=extraction,
-        features=article_features,
-        signature=signature,
-        published_at=_as_utc(published),
-        source=source,
-    )
+def known(by_url: dict[str, crud.Stored], by_external: dict[str, crud.Stored], article: ArticleIn) -> crud.Stored | None:
+    """The stored article with ``article``'s key: its url, else its external id."""
+    if article.url is not None and (found := by_url.get(article.url)) is not None:
+        return found
+    if article.external_id is not None:
+        return by_external.get(article.external_id)
+    return None
+
+
+@dataclass
+class _Ready:
+    """One article of a request, prepared off the lock (or not at all: seen before)."""
+
+    prepared: Prepared | None = None
+    from_batch: frozenset[str] = frozenset()
+    seen_id: int = 0
+
+
+@dataclass
+class _Request:
+    """A request waiting for the write step, and what it got."""
+
+    articles: Sequence[ArticleIn]
+    ready: list[_Ready]
+    received_at: datetime
+    outcomes: list[Outcome] | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+
+@dataclass
+class _Transaction:
+    """What one write transaction has done so far (nothing of it is on the service)."""
+
+    session: Session
+    by_url: dict[str, crud.Stored]
+    by_external: dict[str, crud.Stored]
+    lines: Counter[tuple[str, str]] = field(default_factory=Counter)  # pages per (source, line)
+    events: list[dict] = field(default_factory=list)
+    touched: dict[int, Digest] = field(default_factory=dict)
+    texts: dict[int, str] = field(default_factory=dict)
+    clusters: list[dict] = field(default_factory=list)  # rows not yet inserted
+    articles: list[dict] = field(default_factory=list)
+    next_article: int | None = None
+    next_cluster: int | None = None
+    last_article: int = 0
+    last_cluster: int = 0
+    sources: dict[str, int] = field(default_factory=dict)  # newest article a source's lines came from
+    opened: int = 0
+    merged: int = 0
+    reprepared: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def article_id(self) -> int:
+        if self.next_article is None:
+            self.next_article = crud.next_id(session=self.session, table="articles")
+        self.last_article = self.next_article
+        self.next_article += 1
+        return self.last_article
+
+    def cluster_id(self) -> int:
+        if self.next_cluster is None:
+            self.next_cluster = crud.next_id(session=self.session, table="clusters")
+        self.last_cluster = self.next_cluster
+        self.next_cluster += 1
+        return self.last_cluster
+
+    def flush(self) -> None:
+        """Insert the rows made so far: stories first, their articles after."""
+        crud.insert_rows(session=self.session, model=Cluster, rows=self.clusters)
+        crud.insert_rows(session=self.session, model=Article, rows=self.articles)
+        self.clusters, self.articles = [], []
+
+    def known(self, article: ArticleIn) -> crud.Stored | None:
+        return known(self.by_url, self.by_external, article)
+
+    def remember(self, article: ArticleIn, stored: crud.Stored) -> None:
+        if article.url is not None:
+            self.by_url[article.url] = stored
+        if article.external_id is not None:
+            self.by_external.setdefault(article.external_id, stored)
+
+    def event(self, kind: str, cluster_id: int, article_id: int | None = None, into: int | None = None) -> None:
+        self.events.append({"kind": kind, "cluster_id": cluster_id, "article_id": article_id, "into_cluster_id": into})
 
 
 class StoryService:
@@ -152,16 +216,25 @@ class StoryService:
         sessions: sessionmaker[Session],
         metrics: Metrics | None = None,
         horizon_days: float | None = None,
+        *,
+        read_sessions: sessionmaker[Session] | None = None,
+        preparer: Preparer | None = None,
     ):
         self.sessions = sessions
+        self.read_sessions = read_sessions or sessions
         self.metrics = metrics or Metrics()
         self.horizon_days = horizon_days  # stories quieter than this leave the in-memory index
-        self._changes: Counter[str] = Counter()  # stories opened/merged by the running transaction
-        self._events: list[dict] = []  # change-feed events of the running transaction, in order
-        self._source_lines: Counter[tuple[str, str]] = Counter()  # pages per source line, this transaction
-        self._terms: OrderedDict[int, tuple] = OrderedDict()  # keyword terms of recently summarised articles
+        self.preparer = preparer or Preparer(self.read_sessions, "", 0)
+        self.lock = threading.Lock()  # the write step, in this process
+        self.index_lock = threading.RLock()  # the index between the write step and dry-run matches
+        self._waiting: list[_Request] = []  # requests waiting for the write step
+        self._waiting_lock = threading.Lock()
+        self._digests: OrderedDict[int, Digest] = OrderedDict()  # summary state of recent stories
+        self._texts: OrderedDict[int, str] = OrderedDict()  # texts of recent articles
+        self._term_indices: dict[str, int] = {}  # hashed index of keyword terms, under their stems
+        self.sources_: dict[str, int] = {}  # newest article each source's template lines came from
+        self.sources_floor_ = 0  # every source's newest page is at most this, unless in sources_
         self.evictions_stored = 0  # index evictions whose document frequencies are stored
-        self.lock = threading.RLock()
         self.last_article_id = 0  # the newest stored article the caches hold
         self.reshapes_seen = 0  # merges, takedowns and prunes the caches know of
         self.clock_stored: datetime | None = None  # the stream clock as stored
@@ -171,10 +244,10 @@ class StoryService:
     # -- start-up --------------------------------------------------------------
 
     def load(self) -> None:
-        """Check the fingerprint scheme, drop document frequencies counted under another
-        term scheme and embeddings made by another encoder, and rebuild every cache from
-        the database. The encoder is loaded first: without its weights the service does
-        not start (``clustering.embed.ModelMissing`` says how to install them)."""
+        """Check the fingerprint scheme, drop document frequencies and term vectors
+        counted under another term scheme and embeddings made by another encoder, and
+        rebuild every cache from the database. The encoder is loaded first: without it
+        the service does not start (``clustering.embed.ModelMissing`` says how to build it)."""
         embed.encoder()
         with self.lock, self.sessions.begin() as session:
             self._serialise(session)  # replicas starting together record the scheme once
@@ -187,10 +260,12 @@ class StoryService:
                     f"{fingerprint.SCHEME}: re-fingerprint the data or run a matching build"
                 )
             if crud.get_setting(session=session, key="term_scheme") != TERM_SCHEME:
-                # Counts of other terms would skew every IDF. Without them, document
-                # frequencies are those of the stories in the window, as on a new database.
+                # Counts of other terms would skew every IDF, and vectors of other terms
+                # match nothing: both are made again, as on a new database.
                 if crud.delete_term_archive(session=session):
                     log.warning("stored document frequencies were counted under another term scheme: dropped")
+                if crud.forget_features(session=session):
+                    log.warning("stored term vectors were made under another term scheme: they are made again")
                 crud.put_setting(session=session, key="term_scheme", value=TERM_SCHEME)
             if crud.get_setting(session=session, key="embedding_scheme") != embed.EMBEDDING_SCHEME:
                 # Vectors of another encoder are not comparable: each is made again on load.
@@ -200,6 +275,9 @@ class StoryService:
             self._rebuild(session)
         self.ready = True
 
+    def close(self) -> None:
+        self.preparer.close()
+
     def _rebuild(self, session: Session) -> None:
         index = StoryIndex(self.index.params, self.horizon_days)
         archive = crud.get_term_archive(session=session)
@@ -208,16 +286,22 @@ class StoryService:
         forward = dict(crud.merged_pairs(session=session))
         clock = crud.stream_clock(session=session)
         active_since = index.horizon_start(clock) if clock is not None else None
+        last = 0
         for article in crud.iter_articles(session=session, active_since=active_since):
             self._replay(index, article, forward, evict=False)
+            last = max(last, article.id)
         if clock is not None:
             index.advance_clock(clock)
         index.settle()
-        self.index = index
-        self.last_article_id = session.scalar(select(func.max(Article.id))) or 0
+        with self.index_lock:
+            self.index = index
+        self.last_article_id = max(last, crud.last_article_id(session=session))
         self.reshapes_seen = crud.reshapes(session=session)
         self.clock_stored = clock
         self.evictions_stored = index.evictions_
+        self._digests.clear()
+        self.sources_.clear()
+        self.sources_floor_ = self.last_article_id
         log.info("caches rebuilt: %d articles, %d stories", len(index.article_story_), len(index.stories_))
 
     @staticmethod
@@ -238,10 +322,11 @@ class StoryService:
     def _catch_up(self, session: Session) -> None:
         """Apply what other processes committed since this one last looked.
 
-        Runs inside the serialised step, so nothing commits meanwhile: articles with a
-        higher id than the last one applied are added to the index (ids are handed out
-        under the same lock, so in commit order); a merge, takedown or prune made
-        elsewhere rebuilds everything, which is rare.
+        Runs inside the serialised step (or in a snapshot read), so the articles seen
+        are a prefix of the commit order: articles with a higher id than the last one
+        applied are added to the index (ids are handed out under the same lock, in
+        commit order); a merge, takedown or prune made elsewhere rebuilds everything,
+        which is rare.
         """
         if crud.reshapes(session=session) != self.reshapes_seen:
             self._rebuild(session)
@@ -250,49 +335,195 @@ class StoryService:
         if not newer:
             return
         for article in newer:  # no merge happened since: every cluster id is live
-            self._apply(
-                session,
-                article.id,
-                article.cluster_id,
-                _as_utc(article.published_at),
-                stored_features(article),
-                fingerprint.from_bytes(article.signature),
-                article.duplicate_of,
-            )
+            with self.index_lock:
+                self._apply(
+                    session,
+                    article.id,
+                    article.cluster_id,
+                    _as_utc(article.published_at),
+                    stored_features(article),
+                    fingerprint.from_bytes(article.signature),
+                    article.duplicate_of,
+                )
+            self._forget_digest(article.cluster_id)
+            if article.source is not None:
+                self.sources_[article.source] = article.id
             self.last_article_id = article.id
         log.info("caught up with %d articles stored by other processes", len(newer))
 
     # -- writes ----------------------------------------------------------------
 
     def ingest(self, articles: Sequence[ArticleIn]) -> list[Outcome]:
-        """Store ``articles`` in one transaction; results in input order."""
+        """Store ``articles``; results in input order. They are prepared first, off the
+        lock (an article whose key is stored already is not prepared at all), then
+        written in the next group commit."""
         received_at = datetime.now(UTC)
-        with self.lock:
-            if not self.ready:
-                self._recover()
-            self._changes.clear()
-            self._events.clear()
-            self._source_lines.clear()
-            try:
-                with self.metrics.stage("transaction"), self.sessions.begin() as session:
-                    self._serialise(session)
-                    self._catch_up(session)
-                    outcomes = []
-                    touched: set[int] = set()
-                    for article in articles:
-                        outcomes.append(self._ingest_one(session, article, received_at, touched))
-                    self._store_window(session)
-                    crud.add_source_lines(session=session, pages=self._source_lines)
-                    with self.metrics.stage("summarise"):
-                        self._refresh_summaries(session, touched, received_at)
-                    self._record_events(session, received_at)
-            except BaseException:
-                log.exception("ingest transaction failed; rebuilding caches from the database")
-                self.ready = False
-                self._recover()
-                raise
-            self.metrics.record_committed(outcomes, opened=self._changes["opened"], merged=self._changes["merged"])
-        return outcomes
+        with self.read_sessions() as session:
+            by_url, by_external = crud.stored_keys(
+                session=session,
+                urls=[a.url for a in articles if a.url is not None],
+                external_ids=[a.external_id for a in articles if a.external_id is not None],
+            )
+        jobs, seen = [], set()
+        for i, article in enumerate(articles):
+            keys = {("url", article.url), ("external_id", article.external_id)} - {("url", None), ("external_id", None)}
+            if known(by_url, by_external, article) is None and not keys & seen:
+                jobs.append(Job(i, draft_of(article, received_at)))
+            seen |= keys
+        ready = [_Ready() for _ in articles]
+        with self.metrics.stage("prepare"):
+            for batch in self.preparer.prepare(jobs):
+                for i, prepared in batch.prepared.items():
+                    ready[i] = _Ready(prepared, batch.from_batch[i], batch.seen_id)
+        request = _Request(articles, ready, received_at)
+        self._write_step(request)
+        if request.error is not None:
+            raise request.error
+        assert request.outcomes is not None
+        return request.outcomes
+
+    def _write_step(self, request: _Request) -> None:
+        """Write ``request`` in the next group commit: whoever holds the lock writes
+        the requests waiting for it (up to ``_GROUP_ARTICLES`` articles), in arrival
+        order, in one transaction; a request left out waits for the next one."""
+        with self._waiting_lock:
+            self._waiting.append(request)
+        while not request.done:
+            with self.lock:
+                if request.done:
+                    return
+                with self._waiting_lock:
+                    group, total = [], 0
+                    while self._waiting and (not group or total + len(self._waiting[0].articles) <= _GROUP_ARTICLES):
+                        total += len(self._waiting[0].articles)
+                        group.append(self._waiting.pop(0))
+                try:
+                    self._write(group)
+                except BaseException as err:  # every request of the group gets it: none was stored
+                    for member in group:
+                        member.error = err
+                finally:
+                    for member in group:
+                        member.done = True
+
+    def _write(self, group: list[_Request]) -> None:
+        if not self.ready:
+            self._recover()
+        try:
+            with self.metrics.stage("transaction"), self.sessions.begin() as session:
+                self._serialise(session)
+                self._catch_up(session)
+                everything = [a for request in group for a in request.articles]
+                by_url, by_external = crud.stored_keys(
+                    session=session,
+                    urls=[a.url for a in everything if a.url is not None],
+                    external_ids=[a.external_id for a in everything if a.external_id is not None],
+                )
+                txn = _Transaction(session, by_url, by_external)
+                for request in group:
+                    request.outcomes = [
+                        self._ingest_one(txn, article, ready, request.received_at)
+                        for article, ready in zip(request.articles, request.ready)
+                    ]
+                txn.flush()
+                self._store_window(session)
+                crud.add_source_lines(session=session, pages=txn.lines)
+                with self.metrics.stage("summarise"):
+                    self._summarise(txn, max(r.received_at for r in group))
+                self._record_events(txn, max(r.received_at for r in group))
+                if txn.last_article:
+                    crud.used_ids(session=session, table="articles", last=txn.last_article)
+                if txn.last_cluster:
+                    crud.used_ids(session=session, table="clusters", last=txn.last_cluster)
+        except BaseException:
+            log.exception("ingest transaction failed; rebuilding caches from the database")
+            self.ready = False
+            self._recover()
+            raise
+        self.sources_.update(txn.sources)
+        outcomes = [outcome for request in group for outcome in request.outcomes or ()]
+        self.metrics.record_committed(outcomes, opened=txn.opened, merged=txn.merged, reprepared=txn.reprepared)
+
+    def _ingest_one(self, txn: _Transaction, article: ArticleIn, ready: _Ready, received_at: datetime) -> Outcome:
+        session = txn.session
+        stored = txn.known(article)
+        if stored is not None:
+            cluster, _ = crud.resolve_cluster(session=session, cluster_id=stored.cluster_id)
+            return Outcome(stored.id, cluster.id if cluster else stored.cluster_id, stored.duplicate_of, "existing")
+        prepared = ready.prepared
+        if prepared is None:  # seen before when it was prepared, taken down since
+            prepared = prepare(draft_of(article, received_at), StoredTemplates(session, txn.lines))
+        elif not self._template_holds(txn, prepared, ready):
+            # Its source's template changed since it was prepared: extract it again, here,
+            # against the template as it is now (and the rest only if its text changed).
+            txn.reprepared += 1
+            prepared = prepare_again(prepared, draft_of(article, received_at), StoredTemplates(session, txn.lines))
+        if not prepared.has_text:
+            kind = "html" if article.html is not None else "text"
+            return Outcome(None, None, None, "error", f"no article text could be extracted from {kind}")
+        feats = prepared.features
+        with self.metrics.stage("assign"):
+            decision = self._decide(session, prepared, feats)
+        stored_from = time.perf_counter()
+        cluster_id = decision.story_id
+        opened = cluster_id is None
+        if opened:
+            cluster_id = txn.cluster_id()
+            txn.clusters.append({"id": cluster_id, "created_at": received_at, "updated_at": received_at,
+                                 "keywords": [], "sources": [], "title": "", "summary": ""})
+            txn.opened += 1
+        article_id = txn.article_id()
+        txn.articles.append({
+            "id": article_id,
+            "url": article.url,
+            "external_id": article.external_id,
+            "title": prepared.title,
+            "source": prepared.source,
+            "language": article.language,
+            "published_at": prepared.published_at,
+            "received_at": received_at,
+            "input_format": "html" if article.html is not None else "text",
+            "raw": article.html if article.html is not None else article.text,
+            "text": prepared.text,
+            "removed": prepared.removed,
+            "signature": fingerprint.to_bytes(prepared.signature),
+            "embedding": embed.to_bytes(feats.embedding) if feats.embedding is not None else None,
+            "features": prepared.packed.to_bytes(),
+            "cluster_id": cluster_id,
+            "duplicate_of": decision.duplicate_of,
+        })
+        txn.remember(article, crud.Stored(article_id, cluster_id, decision.duplicate_of))
+        with self.index_lock:
+            self._apply(session, article_id, cluster_id, prepared.published_at, feats, prepared.signature,
+                        decision.duplicate_of, flush=txn.flush)
+        self.last_article_id = article_id
+        txn.event("created" if opened else "grew", cluster_id, article_id)
+        if prepared.source is not None:
+            txn.lines.update((prepared.source, fp) for fp in set(prepared.line_fingerprints))
+            txn.sources[prepared.source] = article_id
+        txn.texts[article_id] = prepared.text
+        digest = self._digest(txn, cluster_id, opened)
+        digest.add(Member(article_id, prepared.title, prepared.text, prepared.source, prepared.published_at,
+                          decision.duplicate_of))
+        cluster_id = self._merge(txn, cluster_id, decision)
+        self.metrics.stage_seconds.labels("store").observe(time.perf_counter() - stored_from)
+        return Outcome(article_id, cluster_id, decision.duplicate_of, "created")
+
+    def _template_holds(self, txn: _Transaction, prepared: Prepared, ready: _Ready) -> bool:
+        """Whether the lines taken for the source's template when the article was
+        prepared are still exactly its template now (stored, plus this transaction's)."""
+        source = prepared.source
+        if source is None:
+            return True
+        page = set(prepared.line_fingerprints)
+        pending = {fp for fp in page if txn.lines[(source, fp)]}
+        if self.sources_.get(source, self.sources_floor_) > ready.seen_id:
+            # Pages of the source were stored after the snapshot: read its template again.
+            stored = crud.source_line_pages(session=txn.session, source=source, fingerprints=page)
+            now = {fp for fp in page if stored.get(fp, 0) >= 1} | pending
+        else:
+            now = (prepared.template - ready.from_batch) | pending
+        return now == prepared.template
 
     def _store_window(self, session: Session) -> None:
         """Store the stream clock and, when stories left the index, what they counted."""
@@ -304,21 +535,16 @@ class StoryService:
             crud.put_term_archive(session=session, archive=self.index.archive_)
             self.evictions_stored = self.index.evictions_
 
-    def _event(self, kind: str, cluster_id: int, article_id: int | None = None, into: int | None = None) -> None:
-        self._events.append({"kind": kind, "cluster_id": cluster_id, "article_id": article_id, "into_cluster_id": into})
-
-    def _record_events(self, session: Session, at: datetime) -> None:
+    def _record_events(self, txn: _Transaction, at: datetime) -> None:
         """Write this transaction's events with each story's article count once it commits."""
-        if not self._events:
+        if not txn.events:
             return
-        ids = {e["into_cluster_id"] or e["cluster_id"] for e in self._events}
-        counts = dict(session.execute(select(Cluster.id, Cluster.article_count).where(Cluster.id.in_(ids))).all())
+        counts = {cid: len(digest) for cid, digest in txn.touched.items()}
         crud.add_changes(
-            session=session,
+            session=txn.session,
             changes=[{**e, "article_count": counts.get(e["into_cluster_id"] or e["cluster_id"], 0), "at": at}
-                     for e in self._events],
+                     for e in txn.events],
         )
-        self._events.clear()
 
     def _recover(self) -> None:
         """Rebuild the caches after a failed transaction (they may hold its changes)."""
@@ -330,61 +556,7 @@ class StoryService:
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ASSIGN_LOCK})
 
-    def _ingest_one(self, session: Session, article: ArticleIn, received_at: datetime, touched: set[int]) -> Outcome:
-        existing = crud.article_by_key(session=session, url=article.url, external_id=article.external_id)
-        if existing is not None:
-            cluster, _ = crud.resolve_cluster(session=session, cluster_id=existing.cluster_id)
-            return Outcome(existing.id, cluster.id if cluster else existing.cluster_id, existing.duplicate_of, "existing")
-        prepared = prepare(article, received_at, StoredTemplates(session, self._source_lines), self.metrics.stage)
-        if not prepared.extraction.text.strip():
-            kind = "html" if article.html is not None else "text"
-            return Outcome(None, None, None, "error", f"no article text could be extracted from {kind}")
-        with self.metrics.stage("assign"):
-            decision = self._decide(session, prepared)
-        stored_from = time.perf_counter()
-        cluster_id = decision.story_id
-        if cluster_id is None:
-            cluster = Cluster(created_at=received_at, updated_at=received_at, keywords=[], sources=[], title="", summary="")
-            session.add(cluster)
-            session.flush()
-            cluster_id = cluster.id
-            self._changes["opened"] += 1
-            opened = True
-        else:
-            opened = False
-        row = Article(
-            url=article.url,
-            external_id=article.external_id,
-            title=article.title or prepared.extraction.title,
-            source=prepared.source,
-            language=article.language,
-            published_at=prepared.published_at,
-            received_at=received_at,
-            input_format="html" if article.html is not None else "text",
-            raw=article.html if article.html is not None else article.text,
-            text=prepared.extraction.text,
-            removed=prepared.extraction.removed,
-            signature=fingerprint.to_bytes(prepared.signature),
-            embedding=embed.to_bytes(prepared.features.embedding),
-            cluster_id=cluster_id,
-            duplicate_of=decision.duplicate_of,
-        )
-        session.add(row)
-        session.flush()
-        self._apply(
-            session, row.id, cluster_id, prepared.published_at, prepared.features, prepared.signature,
-            decision.duplicate_of,
-        )
-        self._event("created" if opened else "grew", cluster_id, row.id)
-        self.last_article_id = row.id
-        if prepared.source is not None:
-            self._source_lines.update((prepared.source, fp) for fp in set(prepared.extraction.line_fingerprints))
-        cluster_id = self._merge(session, cluster_id, decision, touched)
-        touched.add(cluster_id)
-        self.metrics.stage_seconds.labels("store").observe(time.perf_counter() - stored_from)
-        return Outcome(row.id, cluster_id, decision.duplicate_of, "created")
-
-    def _decide(self, session: Session, prepared: Prepared) -> Assignment:
+    def _decide(self, session: Session, prepared: Prepared, feats: ArticleFeatures) -> Assignment:
         """Where a prepared article goes.
 
         An article published so long before the stream's clock that the stories it could
@@ -394,13 +566,14 @@ class StoryService:
         """
         at = prepared.published_at
         if not self.index.reaches_before_window(at):
-            return self.index.assign(prepared.features, prepared.signature, at)
+            with self.index_lock:
+                return self.index.assign(feats, prepared.signature, at)
         around = StoryIndex(self.index.params)
         reach = timedelta(days=self.index.params.window_days)
         for article in crud.articles_near(session=session, start=at - reach, end=at + reach):
             self._replay(around, article, {})
         around.df_ = self.index.df_  # the stream's document frequencies, as for any decision
-        decision = around.assign(prepared.features, prepared.signature, at)
+        decision = around.assign(feats, prepared.signature, at)
         return dataclasses.replace(decision, merge=())
 
     def _apply(
@@ -412,9 +585,11 @@ class StoryService:
         feats: ArticleFeatures,
         signature: np.ndarray,
         duplicate_of: int | None,
+        flush=None,
     ) -> None:
         """Add a stored article to the index. A story that had left the window and is
-        back in it comes back whole, as a restart would load it."""
+        back in it comes back whole, as a restart would load it (``flush`` first writes
+        the running transaction's rows, so the story's members can be read)."""
         returning = (
             self.index.horizon_days is not None
             and cluster_id not in self.index.stories_
@@ -422,69 +597,109 @@ class StoryService:
         )
         self.index.add(article_id, cluster_id, published_at, feats, signature, duplicate_of)
         if returning:  # the new article first: it keeps the story inside the window while the rest come back
+            if flush is not None:
+                flush()
             for member in crud.story_articles_before(session=session, cluster_id=cluster_id, article_id=article_id):
                 self._replay(self.index, member, {})
 
-    def _merge(self, session: Session, cluster_id: int, decision: Assignment, touched: set[int]) -> int:
+    def _merge(self, txn: _Transaction, cluster_id: int, decision: Assignment) -> int:
         """Fold the stories the article binds into the largest of them; returns the survivor."""
         if not decision.merge:
             return cluster_id
+        txn.flush()  # the stories' rows and members, so one UPDATE moves them all
         group = [cluster_id, *decision.merge]
         survivor = max(group, key=lambda sid: (len(self.index.stories_[sid].members), -sid))
         for absorbed in group:
             if absorbed == survivor:
                 continue
-            crud.merge_clusters(session=session, survivor_id=survivor, absorbed_id=absorbed)
-            self._event("merged", absorbed, into=survivor)
-            self.index.merge(survivor, absorbed)
-            self.reshapes_seen = crud.count_reshape(session=session)
-            touched.discard(absorbed)
-            self._changes["merged"] += 1
+            crud.merge_clusters(session=txn.session, survivor_id=survivor, absorbed_id=absorbed)
+            txn.event("merged", absorbed, into=survivor)
+            with self.index_lock:
+                self.index.merge(survivor, absorbed)
+            self.reshapes_seen = crud.count_reshape(session=txn.session)
+            self._forget_digest(absorbed)
+            self._forget_digest(survivor)
+            txn.touched.pop(absorbed, None)
+            txn.touched.pop(survivor, None)
+            txn.merged += 1
             log.info("story %d merged into %d", absorbed, survivor)
+        self._digest(txn, survivor, opened=False)  # read back whole, members of both
+        for absorbed in group:
+            if absorbed != survivor:
+                txn.touched.setdefault(absorbed, Digest())  # its change event counts 0 articles
         return survivor
 
-    def _refresh_summaries(self, session: Session, cluster_ids: set[int], now: datetime) -> None:
-        for cluster_id in cluster_ids:
-            cluster = session.get(Cluster, cluster_id)
-            members = crud.summary_members(session=session, cluster_id=cluster_id)
-            if cluster is None:
-                continue
-            if not members:  # every article taken down: the story leaves listings
-                cluster.article_count, cluster.source_count, cluster.sources = 0, 0, []
-                cluster.updated_at = now
+    # -- summaries -------------------------------------------------------------
+
+    def _digest(self, txn: _Transaction, cluster_id: int, opened: bool) -> Digest:
+        """The running summary state of a story this transaction touches: new, kept from
+        earlier transactions, or read from its stored members once."""
+        digest = txn.touched.get(cluster_id)
+        if digest is not None:
+            return digest
+        digest = Digest() if opened else self._digests.get(cluster_id)
+        if digest is None:
+            digest = Digest()
+            for m in crud.summary_members(session=txn.session, cluster_id=cluster_id):
+                digest.add(Member(m.id, m.title, m.text, m.source, _as_utc(m.published_at), m.duplicate_of))
+        self._digests[cluster_id] = txn.touched[cluster_id] = digest
+        self._digests.move_to_end(cluster_id)
+        while len(self._digests) > _DIGESTS_CACHED:
+            self._digests.popitem(last=False)
+        return digest
+
+    def _forget_digest(self, cluster_id: int) -> None:
+        self._digests.pop(cluster_id, None)
+
+    def _summarise(self, txn: _Transaction, now: datetime) -> None:
+        """Write the summary of every story the transaction touched."""
+        rows = []
+        for cluster_id, digest in txn.touched.items():
+            if not digest.members:  # merged away, or every article taken down
                 continue
             centrality = self.index.centrality(cluster_id)
             if centrality is None:  # a story outside the index window (late or old article)
-                centrality = member_centrality({m.id: features(m.title, m.text) for m in members}, self.index.df_)
-            summary = summarise(
-                [
-                    Member(m.id, m.title, m.text, m.source, _as_utc(m.published_at), m.duplicate_of, self._terms_of(m))
-                    for m in members
-                ],
-                centrality,
-                self._idf,
-            )
-            cluster.title = summary.title
-            cluster.summary = summary.summary
-            cluster.keywords = summary.keywords
-            cluster.sources = summary.sources
-            cluster.article_count = summary.article_count
-            cluster.source_count = summary.source_count
-            cluster.first_published_at = summary.first_published_at
-            cluster.last_published_at = summary.last_published_at
-            cluster.representative_article_id = summary.representative_article_id
-            cluster.updated_at = now
+                members = {m.id: features(m.title, m.text)
+                           for m in crud.summary_members(session=txn.session, cluster_id=cluster_id)}
+                centrality = member_centrality(members, self.index.df_)
+            summary = digest.summary(centrality, self._idf, lambda article_id: self._text_of(txn, article_id))
+            rows.append({
+                "id": cluster_id,
+                "title": summary.title,
+                "summary": summary.summary,
+                "keywords": summary.keywords,
+                "sources": summary.sources,
+                "article_count": summary.article_count,
+                "source_count": summary.source_count,
+                "first_published_at": summary.first_published_at,
+                "last_published_at": summary.last_published_at,
+                "representative_article_id": summary.representative_article_id,
+                "updated_at": now,
+            })
+        crud.update_clusters(session=txn.session, rows=rows)
+        for article_id, body in txn.texts.items():
+            self._texts[article_id] = body
+        while len(self._texts) > _TEXTS_CACHED:
+            self._texts.popitem(last=False)
 
-    def _terms_of(self, member) -> tuple:
-        """``story_terms`` of a stored article, from a bounded cache (ids are never reused)."""
-        terms = self._terms.get(member.id)
-        if terms is None:
-            terms = self._terms[member.id] = story_terms(member.title, member.text)
-            if len(self._terms) > _TERMS_CACHED:
-                self._terms.popitem(last=False)
-        else:
-            self._terms.move_to_end(member.id)
-        return terms
+    def _text_of(self, txn: _Transaction, article_id: int) -> str:
+        found = txn.texts.get(article_id)
+        if found is None:
+            found = self._texts.get(article_id)
+        if found is None:
+            found = crud.article_text(session=txn.session, article_id=article_id)
+        return found
+
+    def _idf(self, terms: list[str]) -> np.ndarray:
+        """IDF of display words (keywords), counted under their stems as the index counts them."""
+        missing = [t for t in terms if t not in self._term_indices]
+        if missing:
+            if len(self._term_indices) + len(missing) > _TERM_INDICES_CACHED:
+                self._term_indices.clear()
+            self._term_indices.update(zip(missing, term_indices(stems(missing)).tolist()))
+        return self.index.df_.idf(np.fromiter((self._term_indices[t] for t in terms), dtype=np.int64, count=len(terms)))
+
+    # -- takedown and retention -------------------------------------------------
 
     def take_down(self, article_id: int) -> int | None:
         """Delete an article and update its story; returns the story id, or None if unknown.
@@ -505,13 +720,19 @@ class StoryService:
                     cluster, _ = crud.resolve_cluster(session=session, cluster_id=article.cluster_id)
                     cluster_id = cluster.id if cluster else article.cluster_id
                     crud.delete_article(session=session, article=article)
-                    self.index.remove(article_id)
+                    with self.index_lock:
+                        self.index.remove(article_id)
                     self.reshapes_seen = crud.count_reshape(session=session)
                     now = datetime.now(UTC)
-                    self._refresh_summaries(session, {cluster_id}, now)
-                    self._events.clear()
-                    self._event("article_deleted", cluster_id, article_id)
-                    self._record_events(session, now)
+                    txn = _Transaction(session, {}, {})
+                    self._forget_digest(cluster_id)
+                    digest = self._digest(txn, cluster_id, opened=False)
+                    if not digest.members and cluster is not None:  # every article taken down: it leaves listings
+                        cluster.article_count, cluster.source_count, cluster.sources = 0, 0, []
+                        cluster.updated_at = now
+                    self._summarise(txn, now)
+                    txn.event("article_deleted", cluster_id, article_id)
+                    self._record_events(txn, now)
                     self._store_window(session)
             except BaseException:
                 log.exception("takedown failed; rebuilding caches from the database")
@@ -546,24 +767,34 @@ class StoryService:
         log.info("pruned %d stories (%d articles) older than %s", pruned.stories, pruned.articles, before.isoformat())
         return pruned
 
-    def _idf(self, terms: list[str]) -> np.ndarray:
-        """IDF of display words (keywords), counted under their stems as the index counts them."""
-        return self.index.df_.idf(term_indices(stems(terms)))
-
     # -- reads that need the caches ---------------------------------------------
 
+    @contextmanager
+    def _snapshot(self) -> Iterator[Session]:
+        """A read transaction that sees one committed state (a snapshot on both databases)."""
+        with self.read_sessions() as session, session.begin():
+            session.info[READ_ONLY] = True
+            if session.get_bind().dialect.name == "postgresql":
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            yield session
+
     def match(self, article: ArticleIn) -> MatchResult:
-        """Where ``article`` would go, storing nothing."""
-        with self.lock:
-            if not self.ready:
-                self._recover()
-            with self.sessions.begin() as session:
-                self._serialise(session)
-                self._catch_up(session)
-                prepared = prepare(article, datetime.now(UTC), StoredTemplates(session))
+        """Where ``article`` would go, storing nothing. Takes no write lock: prepared off
+        the lock, decided against this process's index after catching up with what
+        other processes stored (unless this process is writing, which catches up itself)."""
+        if self.lock.acquire(blocking=False):
+            try:
+                if not self.ready:
+                    self._recover()
+                else:
+                    with self._snapshot() as session:
+                        self._catch_up(session)
+            finally:
+                self.lock.release()
+        [batch] = self.preparer.prepare([Job(0, draft_of(article, datetime.now(UTC)))])
+        prepared = batch.prepared[0]
+        with self.index_lock:
             decision = self.index.assign(prepared.features, prepared.signature, prepared.published_at)
-            duplicates = [
-                (c.article_id, c.similarity)
-                for c in self.index.near_duplicates_.query(prepared.signature)
-            ]
+            duplicates = [(c.article_id, c.similarity) for c in self.index.near_duplicates_.query(prepared.signature)]
         return MatchResult(decision.story_id, decision.score, duplicates)
+

@@ -1,20 +1,22 @@
 """``POST /v1/articles/batch`` end to end, the service beside the baseline; single-article latency.
 
-    python -m bench.http --articles 3000 --batch 200 --runs 3 --single 1000 --rate 100
+    python -m bench.http --articles 2000 --batch 200 --runs 3 --workers 1 2 --single 3000 --rate 100
 
 Each run starts, on loopback, a real ``stories serve`` (``tests.servers.Server``) on a fresh
-SQLite file (or a copy of ``--from-db``, built by ``bench.seed``) and the straightforward
-pipeline of ``bench.baseline`` on its own SQLite file, then posts the same ``bench.stream``
-articles to each in batches of ``--batch`` from one client, one batch after another, and
-times until the last batch is acknowledged. Which system goes first alternates between
-runs. Prints articles/s of each (median of runs) and the ratio service/baseline of each
-run (median).
+SQLite file (or a copy of ``--from-db``, built by ``bench.seed``) once for each
+``--workers`` count (``STORIES_WORKERS``: processes preparing articles off the write
+lock), and the straightforward pipeline of ``bench.baseline`` on its own SQLite file, then
+posts the same ``bench.stream`` articles to each in batches of ``--batch`` from one
+client, one batch after another, and times until the last batch is acknowledged. The
+systems take turns, in an order that rotates from run to run. Prints articles/s of each
+(median of runs), and per run the ratio of the service (most workers) to the baseline
+and of the most workers to one (medians).
 
 Then the single-article row: ``--single`` further articles of the stream are posted one
-per request to ``POST /v1/articles`` on a fresh service holding the batch stream, paced at
-``--rate`` requests/s open loop (each request is sent at its scheduled time whether or not
-earlier ones have returned, and its latency counts from that time), and p50/p99 latency
-is printed (median over runs).
+per request to ``POST /v1/articles`` on a fresh service (most workers) holding the batch
+stream, paced at ``--rate`` requests/s open loop (each request is sent at its scheduled
+time whether or not earlier ones have returned, and its latency counts from that time),
+and p50/p99 latency and failed requests are printed (median over runs).
 """
 
 from __future__ import annotations
@@ -137,6 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--single", type=int, default=1000, help="single-article POSTs per run (0: skip)")
     parser.add_argument("--rate", type=float, default=100.0, help="single-article requests per second")
+    parser.add_argument("--workers", type=int, nargs="+", default=[2], help="STORIES_WORKERS of each service run")
     parser.add_argument("--from-db", type=Path, help="start the service on a copy of this bench.seed database")
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args(argv)
@@ -150,14 +153,17 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(batches)} articles in batches of {args.batch}; {len(singles)} single POSTs at {args.rate:g}/s; "
           f"service on {'a copy of ' + str(args.from_db) if args.from_db else 'an empty database'}; {args.runs} runs",
           flush=True)
-    service_rates, baseline_rates, ratios, p50s, p99s, achieved, failed = [], [], [], [], [], [], []
+    most = max(args.workers)
+    rates: dict[str, list[float]] = {f"workers={w}": [] for w in args.workers} | {"baseline": []}
+    ratios, scaling, p50s, p99s, achieved, failed = [], [], [], [], [], []
     for run in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
             directory = Path(tmp)
-            db = copy_database(args.from_db, directory)
 
-            def service_side() -> float:
-                server = Server(f"sqlite:///{db}", directory / "serve.log").start(timeout=START_TIMEOUT)
+            def service_side(workers: int) -> float:
+                db = copy_database(args.from_db, directory / f"w{workers}")
+                server = Server(f"sqlite:///{db}", directory / "serve.log", workers=str(workers))
+                server.start(timeout=START_TIMEOUT)
                 try:
                     return len(batches) / post_batches(server.url, batches, args.batch)
                 finally:
@@ -169,17 +175,24 @@ def main(argv: list[str] | None = None) -> None:
 
             line = f"  run {run + 1}:"
             if batches:
-                if run % 2 == 0:
-                    s, b = service_side(), baseline_side()
-                else:
-                    b, s = baseline_side(), service_side()
-                service_rates.append(s)
-                baseline_rates.append(b)
-                ratios.append(s / b)
-                line += f" service {s:.1f} articles/s, baseline {b:.1f} articles/s, ratio {s / b:.2f};"
+                sides = [(f"workers={w}", lambda w=w: service_side(w)) for w in args.workers]
+                sides.append(("baseline", baseline_side))
+                shift = run % len(sides)
+                got = {}
+                for name, side in sides[shift:] + sides[:shift]:
+                    got[name] = side()
+                    rates[name].append(got[name])
+                ratios.append(got[f"workers={most}"] / got["baseline"])
+                if len(args.workers) > 1:
+                    scaling.append(got[f"workers={most}"] / got[f"workers={min(args.workers)}"])
+                line += " " + ", ".join(f"{name} {rate:.1f}/s" for name, rate in got.items()) + ";"
             if singles:
-                server = Server(f"sqlite:///{db}", directory / "serve.log").start(timeout=START_TIMEOUT)
+                db = copy_database(args.from_db, directory / "singles")
+                server = Server(f"sqlite:///{db}", directory / "serve.log", workers=str(most))
+                server.start(timeout=START_TIMEOUT)
                 try:
+                    if batches:
+                        post_batches(server.url, batches, args.batch)
                     latencies, failures, rate = paced_singles(server.url, singles, args.rate)
                 finally:
                     server.stop()
@@ -192,12 +205,16 @@ def main(argv: list[str] | None = None) -> None:
     if batches:
         print("\n| system | POST /v1/articles/batch, articles/s |")
         print("|---|---|")
-        print(f"| service (stories serve, SQLite on disk) | {spread(service_rates)} |")
-        print(f"| baseline (bench.baseline, SQLite on disk) | {spread(baseline_rates)} |")
-        print(f"| service / baseline, per run | {spread(ratios, 2)} |")
+        for name, values in rates.items():
+            label = f"service, STORIES_{name.upper()} (stories serve, SQLite on disk)" if name != "baseline" else (
+                "baseline (bench.baseline, SQLite on disk)")
+            print(f"| {label} | {spread(values)} |")
+        print(f"| service (workers={most}) / baseline, per run | {spread(ratios, 2)} |")
+        if scaling:
+            print(f"| workers={most} / workers={min(args.workers)}, per run | {spread(scaling, 2)} |")
     if singles:
-        print(f"\nsingle-article POST at {args.rate:g}/s open loop: p50 {spread(p50s)} ms, p99 {spread(p99s)} ms "
-              f"(goal p50 <= 5, p99 <= 25); sent at {median(achieved):.0f} requests/s; failed {failed}")
+        print(f"\nsingle-article POST at {args.rate:g}/s open loop, {len(singles)} requests: p50 {spread(p50s)} ms, "
+              f"p99 {spread(p99s)} ms; sent at {median(achieved):.0f} requests/s; failed {failed}")
 
 
 if __name__ == "__main__":

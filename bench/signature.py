@@ -8,7 +8,7 @@ On the same generated articles (``bench.stream``), pinned to one CPU:
   the sources' learned templates), normalise (``clustering.normalise.words``), shingle
   (``clustering.fingerprint.shingle_hashes``) and MinHash (the permutation step of
   ``clustering.fingerprint.signature``), then all four in one loop (the goal's row), and
-  ``app.pipeline.prepare`` (which also vectorises for story assignment);
+  ``clustering.prepare.prepare`` (which also embeds and vectorises for story assignment);
 * datasketch ``MinHash.update`` once per shingle, and ``MinHash.update_batch`` per article,
   on the same normalised tokens (default SHA-1 shingle hashing), both alone and with the
   same extract and normalise in front.
@@ -32,13 +32,12 @@ import numpy as np
 from datasketch import MinHash
 from datasketch.minhash import _fmix
 
-from app.pipeline import prepare
-from app.schemas import ArticleIn
 from bench import stream
 from bench.report import median, print_header, require_data, spread
 from clustering import fingerprint
 from clustering.extract import SourceTemplates, extract_text
 from clustering.normalise import words
+from clustering.prepare import Draft, prepare
 
 
 def pin_one_core() -> str:
@@ -121,8 +120,9 @@ def main(argv: list[str] | None = None) -> None:
     extracted = [extract_text(a["text"], a["source"], templates).text for a in rows]
     tokens = [words(t) for t in extracted]
     hashes = [fingerprint.shingle_hashes(t) for t in tokens]
-    posted = [ArticleIn(**stream.posted(a)) for a in rows]
     received = datetime.now(UTC)
+    drafts = [Draft(a["title"], a["text"], None, a["source"], datetime.fromisoformat(a["published_at"]), received)
+              for a in rows]
     mean_words = sum(map(len, tokens)) / n
     print(f"{n} articles ({sum(len(a['text']) for a in rows) / n:.0f} characters as posted, {mean_words:.0f} words "
           f"after extraction, {sum(h.size for h in hashes) / n:.0f} distinct 5-word shingles); median of {args.runs} "
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     results: dict[str, list[float]] = {name: timed(work, args.runs) for name, work in stages.items()}
     whole = timed(text_to_signature, args.runs)
-    prep = timed(lambda: [prepare(p, received, templates) for p in posted], args.runs)
+    prep = timed(lambda: [prepare(d, templates) for d in drafts], args.runs)
 
     slow = tokens[: args.slow_articles]
     slow_rows = rows[: args.slow_articles]
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     print("\n| path (one core) | articles/s, median (min-max) |")
     print("|---|---|")
     print(f"| service: extract + normalise + shingle + MinHash (goal >= 10,000) | {spread(rate(whole), 0)} |")
-    print(f"| service: app.pipeline.prepare (also vectorises) | {spread(rate(prep), 0)} |")
+    print(f"| service: clustering.prepare (also embeds and vectorises) | {spread(rate(prep), 0)} |")
     print(f"| service: shingle + MinHash from tokens | {spread(rate(service_hash), 0)} |")
     print(f"| datasketch update_batch from tokens | {spread(rate(ds_batch), 0)} |")
     print(f"| datasketch update per shingle from tokens ({m} articles) | {spread(rate(ds_update, m), 0)} |")

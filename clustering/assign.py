@@ -160,12 +160,55 @@ class _Member:
         return self.packed.unpack()
 
 
+class _Sum:
+    """A sparse sum of term vectors: sorted term indices and their summed weights.
+
+    Plain arrays rather than a ``csr_matrix``: adding an article is an insertion into
+    sorted arrays, and a candidate's centroid is read without building a matrix.
+    """
+
+    __slots__ = ("indices", "data")
+
+    def __init__(self) -> None:
+        self.indices = np.empty(0, dtype=np.int32)
+        self.data = np.empty(0, dtype=np.float64)
+
+    @property
+    def nnz(self) -> int:
+        return len(self.indices)
+
+    def add(self, indices: np.ndarray, data: np.ndarray, sign: float = 1.0) -> None:
+        """Add (``sign`` -1: subtract) a vector; terms that sum to exactly zero are dropped."""
+        if len(indices) == 0:
+            return
+        order = np.argsort(indices, kind="stable")
+        indices, data = indices[order], sign * data[order].astype(np.float64)
+        at = np.searchsorted(self.indices, indices)
+        found = at < len(self.indices)
+        found[found] = self.indices[at[found]] == indices[found]
+        self.data[at[found]] += data[found]
+        new = ~found
+        if new.any():
+            self.indices = np.insert(self.indices, at[new], indices[new].astype(np.int32))
+            self.data = np.insert(self.data, at[new], data[new])
+        if sign < 0:
+            kept = self.data != 0.0
+            if not kept.all():
+                self.indices, self.data = self.indices[kept], self.data[kept]
+
+    def add_sum(self, other: _Sum) -> None:
+        self.add(other.indices, other.data)
+
+    def matrix(self) -> sp.csr_matrix:
+        return sp.csr_matrix((self.data.copy(), self.indices.copy(), np.array([0, self.nnz])), shape=(1, N_FEATURES))
+
+
 @dataclass
 class _Story:
     id: int
     first: datetime
     last: datetime
-    sums: dict[str, sp.csr_matrix]
+    sums: dict[str, _Sum]
     meaning: np.ndarray = field(default_factory=lambda: np.zeros(DIMENSIONS))  # members' embeddings, summed
     members: dict[int, _Member] = field(default_factory=dict)
 
@@ -316,13 +359,15 @@ class StoryIndex:
         if vector.nnz == 0 or not stories:
             return np.zeros(len(stories))
         query = self.df_.weigh(vector)
-        centroids = sp.vstack([s.sums[name] for s in stories], format="csr")
-        centroids.data = centroids.data * self.df_.idf(centroids.indices)
-        centroids = normalise_rows(centroids)
+        sums = [s.sums[name] for s in stories]
+        rows = np.repeat(np.arange(len(sums)), [x.nnz for x in sums])
+        indices = np.concatenate([x.indices for x in sums])
+        weights = np.concatenate([x.data for x in sums]) * self.df_.idf(indices)
+        norms = np.sqrt(np.bincount(rows, weights=weights**2, minlength=len(sums)))
         self._query[query.indices] = query.data
-        cosines = centroids @ self._query
+        dots = np.bincount(rows, weights=weights * self._query[indices], minlength=len(sums))
         self._query[query.indices] = 0.0
-        return cosines
+        return np.divide(dots, norms, out=np.zeros(len(sums)), where=norms > 0)
 
     def score(self, feats: ArticleFeatures, published_at: datetime) -> list[tuple[int, float]]:
         """(story id, probability of belonging) for every candidate story in the window,
@@ -379,15 +424,11 @@ class StoryIndex:
         """
         story = self.stories_.get(story_id)
         if story is None:
-            story = _Story(
-                story_id,
-                published_at,
-                published_at,
-                {name: sp.csr_matrix(feats.field(name).shape) for name in FIELDS},
-            )
+            story = _Story(story_id, published_at, published_at, {name: _Sum() for name in FIELDS})
             self.stories_[story_id] = story
         for name in FIELDS:
-            story.sums[name] = story.sums[name] + feats.field(name)
+            vector = feats.field(name)
+            story.sums[name].add(vector.indices, vector.data)
         if feats.embedding is not None:
             story.meaning += feats.embedding
         story.first = min(story.first, published_at)
@@ -497,8 +538,8 @@ class StoryIndex:
             return story_id
         removed = member.features
         for name in FIELDS:
-            story.sums[name] = story.sums[name] - removed.field(name)
-            story.sums[name].eliminate_zeros()
+            vector = removed.field(name)
+            story.sums[name].add(vector.indices, vector.data, sign=-1.0)
         if removed.embedding is not None:
             story.meaning -= removed.embedding
         times = [m.published_at for m in story.members.values()]
@@ -512,7 +553,7 @@ class StoryIndex:
         survivor = self.stories_[survivor_id]
         absorbed = self.stories_.pop(absorbed_id)
         for name in FIELDS:
-            survivor.sums[name] = survivor.sums[name] + absorbed.sums[name]
+            survivor.sums[name].add_sum(absorbed.sums[name])
         survivor.meaning += absorbed.meaning
         survivor.first = min(survivor.first, absorbed.first)
         survivor.last = max(survivor.last, absorbed.last)
@@ -534,13 +575,34 @@ class StoryIndex:
 def member_centrality(
     members: dict[int, ArticleFeatures | PackedFeatures],
     df: DocumentFrequencies,
-    sums: dict[str, sp.csr_matrix] | None = None,
+    sums: dict[str, _Sum] | None = None,
 ) -> dict[int, float]:
     """Cosine of each member to the members' centroid, IDF-weighted by ``df``: by body,
     or by title in a story of headlines alone. ``sums`` are the members' field sums when
-    the caller keeps them."""
-    name = "body" if any(m.field("body").nnz for m in members.values()) else "title"
-    vectors = {article_id: m.field(name) for article_id, m in members.items()}
-    total = sums[name] if sums is not None else sum(vectors.values(), sp.csr_matrix((1, N_FEATURES)))
+    the caller keeps them. All members are weighed as one matrix, so a large story
+    costs array operations, not a loop of small ones."""
+    ids = list(members)
+    name = "body" if any(_field_nnz(members[a], "body") for a in ids) else "title"
+    rows = _stack([members[a] for a in ids], name)
+    total = sums[name].matrix() if sums is not None else sp.csr_matrix(rows.sum(axis=0))
     centroid = df.weigh(total)
-    return {article_id: float(df.weigh(vector).multiply(centroid).sum()) for article_id, vector in vectors.items()}
+    rows.data = rows.data * df.idf(rows.indices)
+    rows = normalise_rows(rows)
+    dense = np.zeros(N_FEATURES)
+    dense[centroid.indices] = centroid.data
+    return dict(zip(ids, (rows @ dense).tolist()))
+
+
+def _field_nnz(member: ArticleFeatures | PackedFeatures, name: str) -> int:
+    return member.field(name).nnz if isinstance(member, ArticleFeatures) else member.field_nnz(name)
+
+
+def _stack(members: list[ArticleFeatures | PackedFeatures], name: str) -> sp.csr_matrix:
+    """One field of every member as the rows of one CSR matrix (float64)."""
+    parts = [m.field_arrays(name) if isinstance(m, PackedFeatures) else (m.field(name).indices, m.field(name).data)
+             for m in members]
+    indptr = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum([len(i) for i, _ in parts], out=indptr[1:])
+    indices = np.concatenate([i for i, _ in parts]) if parts else np.empty(0, dtype=np.int32)
+    data = np.concatenate([d for _, d in parts]).astype(np.float64) if parts else np.empty(0)
+    return sp.csr_matrix((data, indices, indptr), shape=(len(parts), N_FEATURES))

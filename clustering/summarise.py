@@ -1,7 +1,9 @@
 """Cluster summaries: representative headline, lead, keywords, outlets, counts.
 
-Computed from a story's stored members whenever the story changes, so reading a
-summary costs one row.
+Kept up to date whenever a story changes, so reading a summary costs one row. A
+``Digest`` is a story's running state (outlets, keyword presence, members' titles and
+dates): adding an article updates it in place, so a story's summary never needs its
+members read back; ``summarise`` is the digest of a list of members.
 """
 
 from __future__ import annotations
@@ -102,18 +104,7 @@ def keywords(members: Sequence[Member], idf: Callable[[list[str]], np.ndarray], 
 
     Near-duplicate copies count once, so one syndicated text cannot fill the list.
     """
-    presence: Counter[str] = Counter()
-    originals = [m for m in members if m.duplicate_of is None] or list(members)
-    for member in originals:
-        title_terms, all_terms = member.terms or story_terms(member.title, member.text)
-        presence.update(all_terms)
-        presence.update(title_terms)  # a title word counts twice
-    if not presence:
-        return []
-    terms = sorted(presence)  # a fixed order, so ties break the same way in every process
-    weights = np.array([presence[t] for t in terms], dtype=float) * idf(terms)
-    order = np.argsort(-weights, kind="stable")[:k]
-    return [terms[i] for i in order]
+    return Digest.of(members).keywords(idf, k)
 
 
 def summarise(
@@ -128,21 +119,103 @@ def summarise(
     """
     if not members:
         raise ValueError("a story needs at least one member to be summarised")
+    texts = {m.article_id: m.text for m in members}
+    return Digest.of(members).summary(centrality, idf, texts.__getitem__)
 
-    def rank(m: Member) -> tuple[bool, float, datetime, int]:
-        return (m.title is not None and bool(m.title.strip()), centrality.get(m.article_id, 0.0), -m.published_at.timestamp(), -m.article_id)
 
-    representative = max(members, key=rank)
-    headline = (representative.title or "").strip() or lead(representative.text, sentences=1, max_chars=120)
-    outlets = Counter(m.source or "unknown" for m in members)
-    return Summary(
-        title=headline,
-        summary=lead(representative.text),
-        keywords=keywords(members, idf),
-        sources=[{"name": name, "articles": n} for name, n in sorted(outlets.items(), key=lambda kv: (-kv[1], kv[0]))],
-        article_count=len(members),
-        source_count=len(outlets),
-        first_published_at=min(m.published_at for m in members),
-        last_published_at=max(m.published_at for m in members),
-        representative_article_id=representative.article_id,
-    )
+@dataclass(slots=True)
+class _Seen:
+    """What a digest keeps of one member: enough to rank it, not its text."""
+
+    title: str | None
+    source: str
+    published_at: datetime
+    original: bool
+    terms: tuple[frozenset[str], frozenset[str]]
+
+
+class Digest:
+    """A story's summary as running state, updated one member at a time.
+
+    Keyword presence is counted over originals (a near-duplicate copy counts once, as
+    its original); while a story holds no original (its original was taken down),
+    every member counts, as ``keywords`` does.
+    """
+
+    def __init__(self) -> None:
+        self.members: dict[int, _Seen] = {}
+        self.outlets: Counter[str] = Counter()
+        self.presence: Counter[str] = Counter()  # over originals
+        self.presence_all: Counter[str] = Counter()  # over every member
+        self.originals = 0
+
+    @classmethod
+    def of(cls, members: Sequence[Member]) -> Digest:
+        digest = cls()
+        for member in members:
+            digest.add(member)
+        return digest
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def add(self, member: Member) -> None:
+        """Count one more member (a member already counted is ignored)."""
+        if member.article_id in self.members:
+            return
+        terms = member.terms or story_terms(member.title, member.text)
+        original = member.duplicate_of is None
+        seen = _Seen(member.title, member.source or "unknown", member.published_at, original, terms)
+        self.members[member.article_id] = seen
+        self.outlets[seen.source] += 1
+        title_terms, all_terms = terms
+        for counter in (self.presence, self.presence_all) if original else (self.presence_all,):
+            counter.update(all_terms)
+            counter.update(title_terms)  # a title word counts twice
+        self.originals += original
+
+    def keywords(self, idf: Callable[[list[str]], np.ndarray], k: int = KEYWORDS) -> list[str]:
+        presence = self.presence if self.originals else self.presence_all
+        if not presence:
+            return []
+        terms = sorted(presence)  # a fixed order, so ties break the same way in every process
+        weights = np.array([presence[t] for t in terms], dtype=float) * idf(terms)
+        order = np.argsort(-weights, kind="stable")[:k]
+        return [terms[i] for i in order]
+
+    def representative(self, centrality: dict[int, float]) -> int:
+        """The titled member closest to the centroid (ties: the earliest, then the lowest id)."""
+
+        def rank(article_id: int) -> tuple[bool, float, float, int]:
+            m = self.members[article_id]
+            return (m.title is not None and bool(m.title.strip()), centrality.get(article_id, 0.0),
+                    -m.published_at.timestamp(), -article_id)
+
+        return max(self.members, key=rank)
+
+    def summary(
+        self,
+        centrality: dict[int, float],
+        idf: Callable[[list[str]], np.ndarray],
+        text_of: Callable[[int], str],
+    ) -> Summary:
+        """The summary of a non-empty story; ``text_of(id)`` gives the representative's text."""
+        if not self.members:
+            raise ValueError("a story needs at least one member to be summarised")
+        chosen = self.representative(centrality)
+        representative = self.members[chosen]
+        text = text_of(chosen)
+        headline = (representative.title or "").strip() or lead(text, sentences=1, max_chars=120)
+        times = [m.published_at for m in self.members.values()]
+        return Summary(
+            title=headline,
+            summary=lead(text),
+            keywords=self.keywords(idf),
+            sources=[{"name": name, "articles": n}
+                     for name, n in sorted(self.outlets.items(), key=lambda kv: (-kv[1], kv[0]))],
+            article_count=len(self.members),
+            source_count=len(self.outlets),
+            first_published_at=min(times),
+            last_published_at=max(times),
+            representative_article_id=chosen,
+        )

@@ -28,8 +28,10 @@ from clustering.normalise import content_words, names, stems
 
 N_FEATURES = 1 << 20
 FIELDS = ("title", "body", "names")
-# Version 1 hashed content words as written; 2 stems title and body words.
-TERM_SCHEME = {"hash": "FeatureHasher", "n_features": N_FEATURES, "stemmer": "snowball-english", "version": 2}
+# Version 1 hashed content words as written; 2 stems title and body words; 3 keeps
+# weights as float32, the form they are stored in (``PackedFeatures.to_bytes``).
+TERM_SCHEME = {"hash": "FeatureHasher", "n_features": N_FEATURES, "stemmer": "snowball-english",
+               "dtype": "float32", "version": 3}
 _HASHER = FeatureHasher(n_features=N_FEATURES, input_type="string", alternate_sign=False)
 
 
@@ -78,11 +80,23 @@ class PackedFeatures:
     def terms(self) -> np.ndarray:
         return np.unique(self.indices)
 
-    def field(self, name: str) -> sp.csr_matrix:
-        """One field's vector, as ``ArticleFeatures.field`` gives it."""
+    def _bounds(self, name: str) -> tuple[int, int]:
         k = FIELDS.index(name)
         bounds = (0, *self.ends, len(self.indices))
-        a, b = bounds[k], bounds[k + 1]
+        return bounds[k], bounds[k + 1]
+
+    def field_nnz(self, name: str) -> int:
+        a, b = self._bounds(name)
+        return b - a
+
+    def field_arrays(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """One field's (indices, weights), views into the packed arrays."""
+        a, b = self._bounds(name)
+        return self.indices[a:b], self.data[a:b]
+
+    def field(self, name: str) -> sp.csr_matrix:
+        """One field's vector, as ``ArticleFeatures.field`` gives it."""
+        a, b = self._bounds(name)
         return sp.csr_matrix(
             (self.data[a:b].copy(), self.indices[a:b].copy(), np.array([0, b - a], dtype=np.int32)),
             shape=(1, N_FEATURES),
@@ -90,6 +104,32 @@ class PackedFeatures:
 
     def unpack(self) -> ArticleFeatures:
         return ArticleFeatures(*(self.field(name) for name in FIELDS), self.embedding)
+
+    def to_bytes(self) -> bytes:
+        """Stored form of the term vectors (the embedding is stored apart): where title
+        and body end, then the indices (int32) and the weights (float32), little-endian.
+
+        >>> p = features("Flood in Calder", "The river rose overnight.").pack()
+        >>> q = PackedFeatures.from_bytes(p.to_bytes())
+        >>> bool((q.indices == p.indices).all() and (q.data == p.data).all()), q.ends == p.ends
+        (True, True)
+        """
+        header = np.array([len(self.indices), *self.ends], dtype="<i4")
+        return header.tobytes() + self.indices.astype("<i4").tobytes() + self.data.astype("<f4").tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, embedding: np.ndarray | None = None) -> PackedFeatures:
+        """Inverse of ``to_bytes``; refuses data that cannot be packed features."""
+        if len(data) < 12:
+            raise ValueError("stored features are too short to hold their header")
+        n, title_end, body_end = (int(v) for v in np.frombuffer(data[:12], dtype="<i4"))
+        if len(data) != 12 + 8 * n or not 0 <= title_end <= body_end <= n:
+            raise ValueError("stored features are not of the stored form (length or field bounds are wrong)")
+        indices = np.frombuffer(data[12 : 12 + 4 * n], dtype="<i4").astype(np.int32)
+        if n and (indices.min() < 0 or indices.max() >= N_FEATURES):
+            raise ValueError(f"stored feature indices must lie in [0, {N_FEATURES})")
+        weights = np.frombuffer(data[12 + 4 * n :], dtype="<f4").astype(np.float32)
+        return cls(indices, weights, (title_end, body_end), embedding)
 
 
 def term_indices(terms: list[str]) -> np.ndarray:
@@ -101,14 +141,15 @@ def normalise_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     """L2-normalise the rows of a CSR matrix in place (empty rows stay empty)."""
     lengths = np.diff(matrix.indptr)
     rows = np.repeat(np.arange(matrix.shape[0]), lengths)
-    norms = np.sqrt(np.bincount(rows, weights=matrix.data**2, minlength=matrix.shape[0]))
-    matrix.data /= np.where(norms > 0, norms, 1.0)[rows]
+    norms = np.sqrt(np.bincount(rows, weights=matrix.data.astype(np.float64) ** 2, minlength=matrix.shape[0]))
+    matrix.data /= np.where(norms > 0, norms, 1.0)[rows].astype(matrix.data.dtype)
     return matrix
 
 
 def _tf(tokens: list[str]) -> sp.csr_matrix:
     matrix = _HASHER.transform([tokens]).tocsr()
-    matrix.data = 1.0 + np.log(matrix.data)
+    # float32: the stored form, so an article read back scores exactly as it did live.
+    matrix.data = (1.0 + np.log(matrix.data)).astype(np.float32)
     return normalise_rows(matrix)
 
 
@@ -149,14 +190,21 @@ class DocumentFrequencies:
     def __init__(self) -> None:
         self.n_docs_ = 0
         self.df_ = np.zeros(N_FEATURES, dtype=np.int32)
+        # ln(1 + df) per term, made on the first ``idf`` and kept current by add and
+        # remove: scoring then gathers logs instead of taking one per weight.
+        self._log_df: np.ndarray | None = None
 
     def add(self, terms: np.ndarray) -> None:
         self.df_[terms] += 1
         self.n_docs_ += 1
+        if self._log_df is not None:
+            self._log_df[terms] = np.log1p(self.df_[terms])
 
     def remove(self, terms: np.ndarray) -> None:
         self.df_[terms] -= 1
         self.n_docs_ -= 1
+        if self._log_df is not None:
+            self._log_df[terms] = np.log1p(self.df_[terms])
 
     def copy(self) -> DocumentFrequencies:
         other = DocumentFrequencies()
@@ -182,7 +230,9 @@ class DocumentFrequencies:
 
     def idf(self, indices: np.ndarray) -> np.ndarray:
         """Smoothed IDF, ``ln((1 + n) / (1 + df)) + 1`` as in scikit-learn."""
-        return np.log((1.0 + self.n_docs_) / (1.0 + self.df_[indices])) + 1.0
+        if self._log_df is None:
+            self._log_df = np.log1p(self.df_.astype(np.float64))
+        return (np.log1p(self.n_docs_) + 1.0) - self._log_df[indices]
 
     def weigh(self, vector: sp.csr_matrix) -> sp.csr_matrix:
         """``vector`` with each term scaled by its IDF, L2-normalised."""

@@ -20,6 +20,13 @@ from sqlalchemy import create_engine, text
 from app.config import Settings
 from app.main import create_app
 
+# Apps built in the test process prepare articles in the request's thread: the same code
+# a worker process runs, without starting processes for each of the hundreds of apps the
+# tests build. Real servers (tests/servers.py: crash, replicas, concurrency, the image
+# replay) start from an environment without STORIES_* and prepare in worker processes,
+# as does tests/test_workers.py.
+os.environ.setdefault("STORIES_WORKERS", "0")
+
 POSTGRES_URL = os.environ.get("STORIES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

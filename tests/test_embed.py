@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import zipfile
 
 import numpy as np
+import onnxruntime
 import pytest
+from safetensors.numpy import load as load_safetensors
+from scipy.special import erf
 
-from clustering import embed
+from clustering import embed, encoder_graph
 
 STRIKE = ("Dock workers walk out at Port Calder",
           "Hundreds of dock workers at Port Calder stopped work on Monday in a dispute over night-shift pay, "
@@ -60,18 +64,84 @@ def test_stored_form_of_the_wrong_length_is_refused():
         embed.from_bytes(b"\x00" * 100)
 
 
-def test_weights_other_than_the_published_ones_are_refused(tmp_path):
-    forged = tmp_path / "model.zip"
-    with zipfile.ZipFile(forged, "w") as archive:
-        archive.writestr("model.safetensors", b"not the published weights")
-        archive.writestr("tokenizer.json", "{}")
-    with pytest.raises(embed.ModelMissing, match="expected all-MiniLM-L6-v2 weights"):
-        embed.Encoder.from_zip(forged)
+def test_a_missing_encoder_stops_with_how_to_build_it(tmp_path):
+    with pytest.raises(embed.ModelMissing, match="make install"):
+        embed.Encoder.load(tmp_path / "absent.onnx")
+
+
+def test_an_encoder_other_than_the_built_one_is_refused(tmp_path):
+    forged = tmp_path / "encoder.onnx"
+    forged.write_bytes(b"not the encoder")
+    with pytest.raises(embed.ModelMissing, match="not the expected encoder"):
+        embed.Encoder.load(forged)
 
 
 def test_a_sequence_length_the_encoder_has_no_positions_for_is_refused():
     with pytest.raises(ValueError, match="max_tokens"):
-        embed.Encoder(embed.encoder().tensors, embed.encoder().tokenizer, max_tokens=1000)
+        embed.Encoder.load(max_tokens=1000)
+
+
+def _weights() -> dict[str, np.ndarray]:
+    with zipfile.ZipFile(embed.model_zip()) as archive:
+        return {k: v.astype(np.float32) for k, v in load_safetensors(archive.read("model.safetensors")).items()}
+
+
+def _reference(w: dict[str, np.ndarray], ids: list[int]) -> np.ndarray:
+    """BERT and mean pooling written out in numpy, as sentence-transformers computes them."""
+
+    def norm(x, p):
+        mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+        return (x - mean) / np.sqrt(var + 1e-12) * w[f"{p}.weight"] + w[f"{p}.bias"]
+
+    def dense(x, p):
+        return x @ w[f"{p}.weight"].T + w[f"{p}.bias"]
+
+    n, head = len(ids), 32
+    x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:n]
+         + w["embeddings.token_type_embeddings.weight"][0])
+    x = norm(x, "embeddings.LayerNorm")
+    for layer in range(6):
+        p = f"encoder.layer.{layer}"
+        q, k, v = (dense(x, f"{p}.attention.self.{m}").reshape(n, 12, head).transpose(1, 0, 2)
+                   for m in ("query", "key", "value"))
+        logits = q @ k.transpose(0, 2, 1) / math.sqrt(head)
+        attention = np.exp(logits - logits.max(-1, keepdims=True))
+        attention /= attention.sum(-1, keepdims=True)
+        context = (attention @ v).transpose(1, 0, 2).reshape(n, 384)
+        x = norm(x + dense(context, f"{p}.attention.output.dense"), f"{p}.attention.output.LayerNorm")
+        inner = dense(x, f"{p}.intermediate.dense")
+        inner = 0.5 * inner * (1.0 + erf(inner / math.sqrt(2.0)))
+        x = norm(x + dense(inner, f"{p}.output.dense"), f"{p}.output.LayerNorm")
+    pooled = x.mean(0)
+    return pooled / np.linalg.norm(pooled)
+
+
+@pytest.fixture(scope="module")
+def float_graph(tmp_path_factory) -> onnxruntime.InferenceSession:
+    import onnx
+
+    path = tmp_path_factory.mktemp("graph") / "float.onnx"
+    onnx.save(encoder_graph.graph(_weights()), path)
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("article", [STRIKE, WALKOUT, ORCHESTRA])
+def test_the_graph_computes_what_the_model_computes(float_graph, article):
+    ids = embed.encoder().tokenizer.encode(embed.article_text(*article)).ids
+    (graph,) = float_graph.run(None, {"input_ids": np.asarray(ids, dtype=np.int64)})
+    np.testing.assert_allclose(graph, _reference(_weights(), ids), atol=1e-5)
+
+
+@pytest.mark.parametrize("article", [STRIKE, WALKOUT, ORCHESTRA])
+def test_int8_weights_keep_the_direction_of_the_float_model(float_graph, article):
+    ids = embed.encoder().tokenizer.encode(embed.article_text(*article)).ids
+    (graph,) = float_graph.run(None, {"input_ids": np.asarray(ids, dtype=np.int64)})
+    assert _cosine(embed.encoder().encode(embed.article_text(*article)), graph) > 0.98
+
+
+def test_the_build_gives_the_pinned_artefact(tmp_path):
+    built = encoder_graph.build(tmp_path / "encoder.onnx")
+    assert embed.file_sha256(built) == embed.ARTEFACT_SHA256
 
 
 def test_a_text_seen_again_gets_the_same_vector_back_unchanged():

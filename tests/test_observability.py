@@ -92,7 +92,7 @@ def test_republished_copy_counts_as_a_duplicate(client):
 
 def test_each_ingest_stage_is_timed(client):
     client.post("/v1/articles", json=ITALY_FLOODS)
-    for stage in ("extract", "vectorise", "fingerprint", "assign", "store", "summarise", "transaction"):
+    for stage in ("prepare", "assign", "store", "summarise", "transaction"):
         assert value(client, "stories_ingest_stage_seconds_count", stage=stage) == 1, stage
 
 
