@@ -154,16 +154,16 @@ def add_source_lines(*, session: Session, pages: Counter[tuple[str, str]]) -> No
     """Count more pages for each (source, line fingerprint): ``pages`` says how many."""
     if not pages:
         return
-    rows = [{"source": source, "fingerprint": fp, "pages": n} for (source, fp), n in sorted(pages.items())]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(SourceLine)
-    statement = statement.on_conflict_do_update(
-        index_elements=[SourceLine.source, SourceLine.fingerprint],
-        set_={"pages": SourceLine.pages + statement.excluded.pages},
+    # One statement run for every row (executemany), with plain tuples: a page carries
+    # dozens of lines, so a batch counts thousands, and building a mapping for each
+    # costs more than the database does. The same SQL on SQLite and PostgreSQL.
+    marker = "%s" if session.get_bind().dialect.name == "postgresql" else "?"
+    statement = (
+        f"INSERT INTO source_lines (source, fingerprint, pages) VALUES ({marker}, {marker}, {marker}) "
+        "ON CONFLICT (source, fingerprint) DO UPDATE SET pages = source_lines.pages + excluded.pages"
     )
-    # One statement, executed for every row (executemany): compiled once, whatever the count.
-    session.execute(statement, rows)
+    rows = [(source, fp, n) for (source, fp), n in sorted(pages.items())]
+    session.connection().exec_driver_sql(statement, rows)
 
 
 def source_line_pages(*, session: Session, source: str, fingerprints: set[str]) -> dict[str, int]:

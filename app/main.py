@@ -12,6 +12,7 @@ from app.config import Settings, load_settings
 from app.db import make_engine, make_sessionmaker
 from app.pipeline import StoryService
 from app.workers import Preparer
+from clustering import embed
 from app.routes import articles, changes, clusters, health, match, metrics
 
 DESCRIPTION = """
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             else:
                 migrate.require_head(write_engine)
             read_sessions = make_sessionmaker(read_engine)
+            embed.encoder()  # missing or wrong, it stops the start here (ModelMissing says how to build it)
             service = StoryService(
                 make_sessionmaker(write_engine),
                 metrics=app_metrics,

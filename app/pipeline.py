@@ -124,6 +124,10 @@ class StoredTemplates:
         return {fp for fp in wanted if stored.get(fp, 0) + self.pending[(source, fp)] >= 1}
 
 
+def _nothing_pending() -> None:
+    """The flush of a transaction that has written nothing yet (catching up)."""
+
+
 def known(by_url: dict[str, crud.Stored], by_external: dict[str, crud.Stored], article: ArticleIn) -> crud.Stored | None:
     """The stored article with ``article``'s key: its url, else its external id."""
     if article.url is not None and (found := by_url.get(article.url)) is not None:
@@ -344,6 +348,7 @@ class StoryService:
                     stored_features(article),
                     fingerprint.from_bytes(article.signature),
                     article.duplicate_of,
+                    flush=_nothing_pending,
                 )
             self._forget_digest(article.cluster_id)
             if article.source is not None:
@@ -463,7 +468,7 @@ class StoryService:
             return Outcome(None, None, None, "error", f"no article text could be extracted from {kind}")
         feats = prepared.features
         with self.metrics.stage("assign"):
-            decision = self._decide(session, prepared, feats)
+            decision = self._decide(txn, prepared, feats)
         stored_from = time.perf_counter()
         cluster_id = decision.story_id
         opened = cluster_id is None
@@ -495,7 +500,7 @@ class StoryService:
         txn.remember(article, crud.Stored(article_id, cluster_id, decision.duplicate_of))
         with self.index_lock:
             self._apply(session, article_id, cluster_id, prepared.published_at, feats, prepared.signature,
-                        decision.duplicate_of, flush=txn.flush)
+                        decision.duplicate_of, flush=None if opened else txn.flush)
         self.last_article_id = article_id
         txn.event("created" if opened else "grew", cluster_id, article_id)
         if prepared.source is not None:
@@ -556,7 +561,7 @@ class StoryService:
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ASSIGN_LOCK})
 
-    def _decide(self, session: Session, prepared: Prepared, feats: ArticleFeatures) -> Assignment:
+    def _decide(self, txn: _Transaction, prepared: Prepared, feats: ArticleFeatures) -> Assignment:
         """Where a prepared article goes.
 
         An article published so long before the stream's clock that the stories it could
@@ -570,7 +575,8 @@ class StoryService:
                 return self.index.assign(feats, prepared.signature, at)
         around = StoryIndex(self.index.params)
         reach = timedelta(days=self.index.params.window_days)
-        for article in crud.articles_near(session=session, start=at - reach, end=at + reach):
+        txn.flush()  # this transaction's articles are among those around it
+        for article in crud.articles_near(session=txn.session, start=at - reach, end=at + reach):
             self._replay(around, article, {})
         around.df_ = self.index.df_  # the stream's document frequencies, as for any decision
         decision = around.assign(feats, prepared.signature, at)
@@ -589,16 +595,17 @@ class StoryService:
     ) -> None:
         """Add a stored article to the index. A story that had left the window and is
         back in it comes back whole, as a restart would load it (``flush`` first writes
-        the running transaction's rows, so the story's members can be read)."""
+        the running transaction's rows, so the story's members can be read; None: the
+        story is new, nothing comes back)."""
         returning = (
-            self.index.horizon_days is not None
+            flush is not None
+            and self.index.horizon_days is not None
             and cluster_id not in self.index.stories_
             and not self.index.outside_window(published_at)
         )
         self.index.add(article_id, cluster_id, published_at, feats, signature, duplicate_of)
         if returning:  # the new article first: it keeps the story inside the window while the rest come back
-            if flush is not None:
-                flush()
+            flush()
             for member in crud.story_articles_before(session=session, cluster_id=cluster_id, article_id=article_id):
                 self._replay(self.index, member, {})
 

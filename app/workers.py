@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import queue
+import signal
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -134,13 +135,24 @@ def share_out(jobs: Sequence[Job], parts: int) -> list[list[list[Job]]]:
 
 
 def _serve(connection: Connection, database_url: str) -> None:
-    """A worker process: prepare what arrives until the connection closes."""
+    """A worker process: prepare what arrives until the connection closes.
+
+    Signals meant for the server (SIGTERM from ``docker stop``, Ctrl-C) reach its whole
+    process group: a worker ignores them and leaves when the server closes its pipe, so
+    requests still in flight during a graceful shutdown are prepared.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from app.config import Settings
     from app.db import make_engine, make_sessionmaker
 
-    engine = make_engine(Settings(database_url=database_url), writer=False)
-    sessions = make_sessionmaker(engine)
-    embed.encoder()  # loaded once, before the first article waits for it
+    try:
+        engine = make_engine(Settings(database_url=database_url), writer=False)
+        sessions = make_sessionmaker(engine)
+        embed.encoder()  # loaded once, before the first article waits for it
+    except Exception as err:  # noqa: BLE001 - the server says why it cannot start
+        connection.send(err)
+        return
     connection.send("ready")
     while True:
         try:
@@ -177,7 +189,10 @@ class _Worker:
         self.connection = parent
 
     def wait_ready(self) -> None:
-        if self._receive() != "ready":
+        answer = self._receive()
+        if isinstance(answer, BaseException):
+            raise answer
+        if answer != "ready":
             raise WorkerCrashed(f"prepare worker {self.number} did not start")
 
     def start(self) -> None:

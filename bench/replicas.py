@@ -9,10 +9,15 @@ default the local ``test`` database), N ``stories serve`` processes on loopback 
 first migrates), then ``--clients`` concurrent clients post the same stream in batches of
 ``--batch`` via ``POST /v1/articles/batch``, batch k to replica k mod N. Prints articles/s
 (median of the runs) and the ratio to one replica, plus where the time went per article,
-read from the replicas' ``/metrics`` (``stories_ingest_stage_seconds``): the
-extract, vectorise, fingerprint, assign, store and summarise stages all run inside the
-serialised step (holding the fleet-wide advisory lock); ``transaction`` also counts the
-wait for that lock, the catch-up and the commit.
+read from the replicas' ``/metrics`` (``stories_ingest_stage_seconds``): ``prepare``
+runs before the write step, in each replica's worker processes; assign, store and
+summarise run inside the serialised step (holding the fleet-wide advisory lock);
+``transaction`` also counts the wait for that lock, the catch-up and the commit.
+
+``--workers`` sets ``STORIES_WORKERS`` of every replica. On one machine, replicas share
+its cores: ``--workers 1`` gives each replica one core's worth of preparing, as a
+replica per machine (or per core) would have, so the ratio measures how the fleet's
+shared write step scales rather than how processes fight over two cores.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import httpx
 from tests.servers import Server, fresh_database
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "giveme5w1h" / "articles.jsonl"
-INSIDE = ("extract", "vectorise", "fingerprint", "assign", "store", "summarise")  # run holding the lock
+INSIDE = ("assign", "store", "summarise")  # run holding the lock
 STAGE = re.compile(r'^stories_ingest_stage_seconds_(sum|count)\{stage="([^"]+)"\} ([0-9.e+-]+)$')
 
 
@@ -89,9 +94,11 @@ def stage_seconds(urls: list[str]) -> dict[str, float]:
     return dict(totals)
 
 
-def one_run(n: int, articles: list[dict], clients: int, batch: int, directory: Path) -> tuple[float, dict[str, float]]:
+def one_run(n: int, articles: list[dict], clients: int, batch: int, directory: Path,
+            workers: int | None = None) -> tuple[float, dict[str, float]]:
+    settings = {} if workers is None else {"workers": str(workers)}
     with fresh_database("postgresql", directory) as database_url:
-        servers = [Server(database_url, directory / f"bench-{n}-{i}.log") for i in range(n)]
+        servers = [Server(database_url, directory / f"bench-{n}-{i}.log", **settings) for i in range(n)]
         try:
             servers[0].start()  # migrates alone
             for server in servers[1:]:
@@ -111,16 +118,17 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=6)
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--synthetic", action="store_true", help="invented news even when the labelled set exists")
+    parser.add_argument("--workers", type=int, help="STORIES_WORKERS of every replica (default: one per core)")
     args = parser.parse_args()
     name, articles = stream(args.synthetic)
     print(f"stream: {name}, {len(articles)} articles; {args.clients} clients, batches of {args.batch}, "
-          f"median of {args.runs} runs")
+          f"STORIES_WORKERS={args.workers if args.workers is not None else 'one per core'}, median of {args.runs} runs")
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-replicas-") as tmp:
         for n in args.replicas:
             rates, stages = [], []
             for run in range(args.runs):
-                rate, spent = one_run(n, articles, args.clients, args.batch, Path(tmp))
+                rate, spent = one_run(n, articles, args.clients, args.batch, Path(tmp), args.workers)
                 rates.append(rate)
                 stages.append(spent)
                 print(f"  {n} replica(s), run {run + 1}: {rate:.1f} articles/s", flush=True)

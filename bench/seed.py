@@ -56,6 +56,7 @@ from clustering import embed, fingerprint
 from clustering.assign import AssignParams
 from clustering.extract import line_fingerprint
 from clustering.normalise import content_words, words
+from clustering.vectorise import TERM_SCHEME, features
 
 SEGMENT = 5_000  # articles per stretch of history handed to a worker
 _corpus: stream.Corpus | None = None
@@ -122,7 +123,7 @@ def build_segment(job: tuple[int, int, int, float, float, float]) -> tuple[list[
             "text": body,
             "removed": {"template": len(template)},
             "signature": fingerprint.to_bytes(fingerprint.signature(words(body))),
-            "embedding": embed.to_bytes(embed.embed(a["title"], body)) if published.timestamp() >= embed_from_ts else None,
+            **_vectors(a["title"], body, published.timestamp() >= embed_from_ts),
             "label": a["label"],
             "copy_index": by_url.get(a["copy_of"]) if a["copy_of"] else None,
         })
@@ -137,6 +138,15 @@ def build_segment(job: tuple[int, int, int, float, float, float]) -> tuple[list[
             "first_published_at": s["first_published_at"], "last_published_at": s["last_published_at"],
         })
     return rows, summaries, lines
+
+
+def _vectors(title: str, body: str, in_window: bool) -> dict:
+    """The embedding and term vectors stored with an article, as the service stores them
+    (for the articles a rebuild reads: the index window's)."""
+    if not in_window:
+        return {"embedding": None, "features": None}
+    embedding = embed.embed(title, body)
+    return {"embedding": embed.to_bytes(embedding), "features": features(title, body, embedding).pack().to_bytes()}
 
 
 def _bulk_engine(path: Path):
@@ -180,7 +190,8 @@ def seed(db: Path, stored: int, *, end: datetime, history_days: float, seed: int
     now = datetime.now(UTC)
     with engine.begin() as connection:
         connection.execute(insert(Setting), [{"key": "fingerprint_scheme", "value": fingerprint.SCHEME},
-                                             {"key": "embedding_scheme", "value": embed.EMBEDDING_SCHEME}])
+                                             {"key": "embedding_scheme", "value": embed.EMBEDDING_SCHEME},
+                                             {"key": "term_scheme", "value": TERM_SCHEME}])
     with multiprocessing.get_context("fork").Pool(workers, initializer=_load) as pool:
         for rows, summaries, segment_lines in pool.imap(build_segment, jobs):
             cluster_of = {}

@@ -211,6 +211,47 @@ class _Story:
     sums: dict[str, _Sum]
     meaning: np.ndarray = field(default_factory=lambda: np.zeros(DIMENSIONS))  # members' embeddings, summed
     members: dict[int, _Member] = field(default_factory=dict)
+    _flat: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def changed(self) -> None:
+        self._flat = None
+
+    def flat(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The three field sums one after another: (term indices, summed weights, terms
+        per field), kept until the story changes, so scoring reads one array per story."""
+        if self._flat is None:
+            sums = [self.sums[name] for name in FIELDS]
+            self._flat = (np.concatenate([x.indices for x in sums]), np.concatenate([x.data for x in sums]),
+                          np.array([x.nnz for x in sums]))
+        return self._flat
+
+
+class _Spans:
+    """Every story's first and last published time (POSIX seconds) in arrays indexed by
+    story id, so candidates are sorted and split in and beyond the window with array
+    operations, not a loop over every story that shares a term."""
+
+    def __init__(self) -> None:
+        self.first = np.zeros(0)
+        self.last = np.zeros(0)
+        self.live = np.zeros(0, dtype=bool)
+
+    def set(self, story: _Story) -> None:
+        if story.id >= len(self.live):
+            size = max(story.id + 1, 2 * len(self.live), 1024)
+            self.first, self.last = np.resize(self.first, size), np.resize(self.last, size)
+            self.live = np.concatenate([self.live, np.zeros(size - len(self.live), dtype=bool)])
+        self.first[story.id] = story.first.timestamp()
+        self.last[story.id] = story.last.timestamp()
+        self.live[story.id] = True
+
+    def drop(self, story_id: int) -> None:
+        if story_id < len(self.live):
+            self.live[story_id] = False
+
+    def days_outside(self, ids: np.ndarray, at: float) -> np.ndarray:
+        first, last = self.first[ids], self.last[ids]
+        return np.where(at < first, first - at, np.where(at > last, at - last, 0.0)) / DAY
 
 
 def _days_outside(at: datetime, first: datetime, last: datetime) -> float:
@@ -249,7 +290,9 @@ class StoryIndex:
         self.near_duplicates_ = NearDuplicateIndex()
         self.df_ = DocumentFrequencies()
         self.postings_: dict[int, set[int]] = {}
-        self._query = np.zeros(N_FEATURES)  # dense scratch row: CSR @ dense is O(nnz)
+        self._spans = _Spans()
+        # Dense scratch rows, zero between uses (the article's weighted fields, side by side).
+        self._query = np.zeros(len(FIELDS) * N_FEATURES)
 
     # -- reading ---------------------------------------------------------------
 
@@ -299,21 +342,18 @@ class StoryIndex:
             if counted > self.params.max_postings and hits:
                 break
             hits.update(stories)
-        window = self.params.window_days
-        near, far = [], []
-        for story_id, shared in hits.items():
-            story = self.stories_.get(story_id)
-            if story is not None:
-                inside = _days_outside(published_at, story.first, story.last) <= window
-                (near if inside else far).append((shared, story))
-        return self._most_shared(near, self.params.max_candidates), self._most_shared(far, self.params.max_far_candidates)
-
-    @staticmethod
-    def _most_shared(found: list[tuple[int, _Story]], limit: int) -> list[_Story]:
-        if len(found) > limit:
-            found.sort(key=lambda pair: (-pair[0], -pair[1].last.timestamp(), pair[1].id))
-            found = found[:limit]
-        return [story for _, story in found]
+        if not hits:
+            return [], []
+        ids = np.fromiter(hits.keys(), dtype=np.int64, count=len(hits))
+        shared = np.fromiter(hits.values(), dtype=np.int64, count=len(hits))
+        live = self._spans.live[np.minimum(ids, len(self._spans.live) - 1)] & (ids < len(self._spans.live))
+        ids, shared = ids[live], shared[live]
+        # Most shared first; ties: the newest, then the lowest id.
+        ids = ids[np.lexsort((ids, -self._spans.last[ids], -shared))]
+        inside = self._spans.days_outside(ids, published_at.timestamp()) <= self.params.window_days
+        near = ids[inside][: self.params.max_candidates]
+        far = ids[~inside][: self.params.max_far_candidates]
+        return [self.stories_[int(i)] for i in near], [self.stories_[int(i)] for i in far]
 
     def pair_features(self, feats: ArticleFeatures, published_at: datetime) -> tuple[list[int], np.ndarray]:
         """Candidate story ids in the window and their ``FEATURES`` rows (see the module
@@ -327,8 +367,7 @@ class StoryIndex:
         X = np.zeros((len(stories), len(FEATURES)))
         if not stories:
             return X
-        for column, name in enumerate(FIELDS):
-            X[:, column] = self._centroid_cosines(feats.field(name), stories, name)
+        X[:, :3] = self._field_cosines(feats, stories)
         untitled = np.array([feats.title.nnz == 0 or s.sums["title"].nnz == 0 for s in stories])
         if is_headline(feats):
             # A headline has no body to stand in: its title meets an untitled story's body.
@@ -353,21 +392,50 @@ class StoryIndex:
         norms = np.linalg.norm(meanings, axis=1)
         return (meanings @ embedding.astype(np.float64)) / np.where(norms > 0, norms, 1.0)
 
+    def _field_cosines(self, feats: ArticleFeatures, stories: list[_Story]) -> np.ndarray:
+        """``_centroid_cosines`` of every field at once, one column a field: the stories'
+        sums are read in one pass (``_Story.flat``), field k of story i as row 3i + k, and
+        the article's weighted fields sit side by side in one scratch row."""
+        n, k = len(stories), len(FIELDS)
+        flats = [story.flat() for story in stories]
+        terms = np.concatenate([f[0] for f in flats])
+        rows = np.repeat(np.arange(n * k), np.concatenate([f[2] for f in flats]))
+        centroid = np.concatenate([f[1] for f in flats]) * self.df_.idf(terms)
+        lengths = np.sqrt(np.bincount(rows, weights=centroid * centroid, minlength=n * k))
+        placed = []
+        for column, name in enumerate(FIELDS):
+            vector = feats.field(name)
+            weights = vector.data * self.df_.idf(vector.indices)
+            norm = np.sqrt(weights @ weights)
+            if norm > 0:
+                slots = vector.indices.astype(np.int64) + column * N_FEATURES
+                self._query[slots] = weights / norm
+                placed.append(slots)
+        dots = np.bincount(rows, weights=centroid * self._query[terms + (rows % k) * N_FEATURES], minlength=n * k)
+        for slots in placed:
+            self._query[slots] = 0.0
+        return np.divide(dots, lengths, out=np.zeros(n * k), where=lengths > 0).reshape(n, k)
+
     def _centroid_cosines(self, vector: sp.csr_matrix, stories: list[_Story], name: str) -> np.ndarray:
         """Cosine of an article's field vector to each story's ``name`` centroid, both
-        IDF-weighted (0 where either is empty)."""
-        if vector.nnz == 0 or not stories:
-            return np.zeros(len(stories))
-        query = self.df_.weigh(vector)
-        sums = [s.sums[name] for s in stories]
-        rows = np.repeat(np.arange(len(sums)), [x.nnz for x in sums])
+        IDF-weighted (0 where either is empty). Plain array work: the candidates' sums
+        are read in one pass, with no matrix built per article."""
+        n = len(stories)
+        if vector.nnz == 0 or not n:
+            return np.zeros(n)
+        weights = vector.data * self.df_.idf(vector.indices)
+        norm = np.sqrt(weights @ weights)
+        if norm == 0:
+            return np.zeros(n)
+        sums = [story.sums[name] for story in stories]
         indices = np.concatenate([x.indices for x in sums])
-        weights = np.concatenate([x.data for x in sums]) * self.df_.idf(indices)
-        norms = np.sqrt(np.bincount(rows, weights=weights**2, minlength=len(sums)))
-        self._query[query.indices] = query.data
-        dots = np.bincount(rows, weights=weights * self._query[indices], minlength=len(sums))
-        self._query[query.indices] = 0.0
-        return np.divide(dots, norms, out=np.zeros(len(sums)), where=norms > 0)
+        centroid = np.concatenate([x.data for x in sums]) * self.df_.idf(indices)
+        rows = np.repeat(np.arange(n), [len(x.indices) for x in sums])
+        lengths = np.sqrt(np.bincount(rows, weights=centroid * centroid, minlength=n))
+        self._query[vector.indices] = weights / norm
+        dots = np.bincount(rows, weights=centroid * self._query[indices], minlength=n)
+        self._query[vector.indices] = 0.0
+        return np.divide(dots, lengths, out=np.zeros(n), where=lengths > 0)
 
     def score(self, feats: ArticleFeatures, published_at: datetime) -> list[tuple[int, float]]:
         """(story id, probability of belonging) for every candidate story in the window,
@@ -429,10 +497,12 @@ class StoryIndex:
         for name in FIELDS:
             vector = feats.field(name)
             story.sums[name].add(vector.indices, vector.data)
+        story.changed()
         if feats.embedding is not None:
             story.meaning += feats.embedding
         story.first = min(story.first, published_at)
         story.last = max(story.last, published_at)
+        self._spans.set(story)
         story.members[article_id] = _Member(published_at, feats.pack())
         self.article_story_[article_id] = story_id
         if duplicate_of is not None:
@@ -502,6 +572,7 @@ class StoryIndex:
             if story is None or story.last >= cutoff:
                 continue  # merged, removed, or grown since this entry was pushed
             del self.stories_[story_id]
+            self._spans.drop(story_id)
             evicted = True
             for article_id, member in story.members.items():
                 self.article_story_.pop(article_id, None)
@@ -535,15 +606,18 @@ class StoryIndex:
         self.df_.remove(member.packed.terms)
         if not story.members:
             del self.stories_[story_id]
+            self._spans.drop(story_id)
             return story_id
         removed = member.features
         for name in FIELDS:
             vector = removed.field(name)
             story.sums[name].add(vector.indices, vector.data, sign=-1.0)
+        story.changed()
         if removed.embedding is not None:
             story.meaning -= removed.embedding
         times = [m.published_at for m in story.members.values()]
         story.first, story.last = min(times), max(times)
+        self._spans.set(story)
         self._expires(story)
         self.settle()
         return story_id
@@ -554,9 +628,12 @@ class StoryIndex:
         absorbed = self.stories_.pop(absorbed_id)
         for name in FIELDS:
             survivor.sums[name].add_sum(absorbed.sums[name])
+        survivor.changed()
         survivor.meaning += absorbed.meaning
         survivor.first = min(survivor.first, absorbed.first)
         survivor.last = max(survivor.last, absorbed.last)
+        self._spans.set(survivor)
+        self._spans.drop(absorbed_id)
         self._expires(survivor)
         survivor.members.update(absorbed.members)
         for article_id in absorbed.members:

@@ -173,7 +173,12 @@ def test_every_write_transaction_on_postgresql_first_takes_the_assign_lock(tmp_p
 
         service.ingest([ArticleIn(**report(make_stories(1, seed=13)[0], OUTLETS[0]))])
 
-        assert "pg_advisory_xact_lock" in issued[0]
+        # Before the write transaction only reads that decide nothing: which keys are stored
+        # (to spare preparing them) and the template snapshot the article is prepared on.
+        # The write transaction takes the lock first and reads the keys again.
+        locked = next(i for i, sql in enumerate(issued) if "pg_advisory_xact_lock" in sql)
+        assert all(sql.lstrip().upper().startswith("SELECT") for sql in issued[:locked])
+        assert any(sql.startswith("SELECT articles.url") for sql in issued[locked:])
         engine.dispose()
 
 

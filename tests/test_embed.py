@@ -153,3 +153,19 @@ def test_a_text_seen_again_gets_the_same_vector_back_unchanged():
 def test_a_text_with_lone_surrogates_embeds_as_the_rest_of_its_text():
     vector = embed.embed("Dock strike", "Workers walked out \ud800 at the port.")
     assert vector.any() and _cosine(vector, embed.embed("Dock strike", "Workers walked out ? at the port.")) > 0.99
+
+
+def test_the_service_does_not_start_without_the_built_encoder(settings, tmp_path, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    monkeypatch.setattr(embed, "artefact_path", lambda: tmp_path / "absent.onnx")
+    embed.encoder.cache_clear()
+    try:
+        with pytest.raises(embed.ModelMissing, match=r"not built \(.*\): build it with `make install`"):
+            with TestClient(create_app(settings)):
+                pass
+    finally:
+        monkeypatch.undo()
+        embed.encoder.cache_clear()

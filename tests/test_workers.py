@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -217,3 +217,60 @@ def test_a_page_prepared_before_its_sources_template_changed_is_prepared_again(t
     first, second = sorted(texts, key=lambda t: MOTTO in t, reverse=True)
     assert MOTTO in first and MOTTO not in second
     assert "stories_articles_prepared_again_total 1.0" in again
+
+
+def test_a_server_whose_worker_is_killed_answers_503_for_those_articles_and_carries_on(tmp_path):
+    """``stories serve`` with two workers: one is killed; the batch it was given is refused
+    with a 503 the client can retry, nothing of it is stored, the retry is stored, and the
+    server keeps serving with a new worker."""
+    import httpx
+    import psutil
+
+    from tests.servers import Server
+
+    stories = make_stories(6, seed=41, start=datetime(2026, 1, 5, 8, tzinfo=UTC), spacing=timedelta(days=2))
+    # Two sources, so the batch is shared out to both workers.
+    batch = [report(s, outlet, hours_later=k) for k, s in enumerate(stories)
+             for outlet in ("valleyecho.example", "harbourpost.example")]
+    url = f"sqlite:///{tmp_path / 'stories.db'}"
+    with Server(url, tmp_path / "serve.log", workers="2") as server, httpx.Client(timeout=120) as client:
+        workers = _workers(server.process.pid)
+        assert len(workers) == 2
+        victim = workers[0]
+        victim.kill()
+        _wait_dead(victim)
+        refused = client.post(f"{server.url}/v1/articles/batch", json={"articles": batch})
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["Retry-After"] and refused.json()["error"]["code"] == "unavailable"
+        assert client.get(f"{server.url}/v1/clusters").json()["clusters"] == []
+        retried = client.post(f"{server.url}/v1/articles/batch", json={"articles": batch})
+        assert retried.status_code == 200
+        assert [r["status"] for r in retried.json()["results"]] == ["created"] * len(batch)
+        assert client.get(f"{server.url}/readyz").status_code == 200
+        alive = [p for p in _workers(server.process.pid) if _running(p)]
+        assert victim.pid not in {p.pid for p in alive} and len(alive) == 2
+
+
+def _workers(pid: int) -> list:
+    """The server's prepare workers (not multiprocessing's resource tracker)."""
+    import psutil
+
+    return [p for p in psutil.Process(pid).children() if "spawn_main" in " ".join(p.cmdline())]
+
+
+def _running(process) -> bool:
+    import psutil
+
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _wait_dead(process, timeout: float = 30.0) -> None:
+    """Until the process is gone or a zombie (its parent, the server, reaps it when it next looks)."""
+    deadline = time.monotonic() + timeout
+    while _running(process):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"process {process.pid} still runs")
+        time.sleep(0.01)
