@@ -76,9 +76,13 @@ def next_id(*, session: Session, table: str) -> int:
     """
     if session.get_bind().dialect.name == "postgresql":
         return int(session.scalar(text("SELECT nextval(pg_get_serial_sequence(:t, 'id'))"), {"t": table}))
-    seq = session.scalar(text("SELECT seq FROM sqlite_sequence WHERE name = :t"), {"t": table}) or 0
-    column = Article.id if table == "articles" else Cluster.id
-    return max(int(seq), session.scalar(select(func.max(column))) or 0) + 1
+    query = {
+        "articles": "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'articles'), 0), "
+                    "coalesce((SELECT max(id) FROM articles), 0))",
+        "clusters": "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'clusters'), 0), "
+                    "coalesce((SELECT max(id) FROM clusters), 0))",
+    }[table]
+    return int(session.scalar(text(query))) + 1
 
 
 def used_ids(*, session: Session, table: str, last: int) -> None:
@@ -359,12 +363,15 @@ def merged_pairs(*, session: Session) -> list[tuple[int, int]]:
 
 
 def get_setting(*, session: Session, key: str) -> dict | None:
-    row = session.get(Setting, key)
-    return None if row is None else row.value
+    return session.execute(select(Setting.value).where(Setting.key == key)).scalar()
 
 
 def put_setting(*, session: Session, key: str, value: dict) -> None:
-    session.merge(Setting(key=key, value=value))
+    """Insert or replace one setting in a single statement."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(Setting).values(key=key, value=value)
+    session.execute(statement.on_conflict_do_update(index_elements=[Setting.key], set_={"value": statement.excluded.value}))
 
 
 # -- listing -------------------------------------------------------------------

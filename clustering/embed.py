@@ -62,6 +62,17 @@ def model_zip() -> Path:
     return Path(spec.origin).with_name("model.zip")
 
 
+@cache
+def _vocabulary() -> str:
+    with zipfile.ZipFile(model_zip()) as archive:
+        return archive.read("tokenizer.json").decode()
+
+
+def tokenizer() -> Tokenizer:
+    """A fresh copy of the model's WordPiece tokenizer (each encoder sets its own truncation)."""
+    return Tokenizer.from_str(_vocabulary())
+
+
 def artefact_path() -> Path:
     """Where the built encoder lives: in the environment the service is installed in."""
     return Path(sys.prefix) / "share" / "stories" / ARTEFACT_NAME
@@ -104,9 +115,7 @@ class Encoder:
             raise ModelMissing(f"the sentence encoder is not built ({graph} is missing): {BUILD_HINT}")
         if file_sha256(graph) != ARTEFACT_SHA256:
             raise ModelMissing(f"{graph} is not the expected encoder (sha256 {ARTEFACT_SHA256}): {BUILD_HINT}")
-        with zipfile.ZipFile(model_zip()) as archive:
-            vocabulary = archive.read("tokenizer.json").decode()
-        return cls(graph, Tokenizer.from_str(vocabulary), max_tokens)
+        return cls(graph, tokenizer(), max_tokens)
 
     def encode(self, text: str) -> np.ndarray:
         """The text's embedding: ``DIMENSIONS`` float16 values of unit length (zeros for
