@@ -54,14 +54,15 @@ def stored_keys(*, session: Session, urls: list[str], external_ids: list[str]) -
     by_url: dict[str, Stored] = {}
     by_external: dict[str, Stored] = {}
     columns = (Article.id, Article.cluster_id, Article.duplicate_of)
+    connection = session.connection()
     for start in range(0, len(urls), _LOOKUP_CHUNK):
         chunk = urls[start : start + _LOOKUP_CHUNK]
-        for url, *ids in session.execute(select(Article.url, *columns).where(Article.url.in_(chunk))):
+        for url, *ids in connection.execute(select(Article.url, *columns).where(Article.url.in_(chunk))):
             by_url[url] = Stored(*ids)
     for start in range(0, len(external_ids), _LOOKUP_CHUNK):
         chunk = external_ids[start : start + _LOOKUP_CHUNK]
         statement = select(Article.external_id, *columns).where(Article.external_id.in_(chunk))
-        for external_id, *ids in session.execute(statement):
+        for external_id, *ids in connection.execute(statement):
             by_external[external_id] = Stored(*ids)
     return by_url, by_external
 
@@ -174,11 +175,12 @@ def source_line_pages(*, session: Session, source: str, fingerprints: set[str]) 
     """How many stored pages of ``source`` carried each of ``fingerprints`` (absent: none)."""
     wanted = sorted(fingerprints)
     pages: dict[str, int] = {}
+    connection = session.connection()
     for start in range(0, len(wanted), _LOOKUP_CHUNK):
         statement = select(SourceLine.fingerprint, SourceLine.pages).where(
             SourceLine.source == source, SourceLine.fingerprint.in_(wanted[start : start + _LOOKUP_CHUNK])
         )
-        pages.update((fp, n) for fp, n in session.execute(statement))
+        pages.update((fp, n) for fp, n in connection.execute(statement))
     return pages
 
 
@@ -198,11 +200,12 @@ def iter_articles(*, session: Session, active_since: datetime | None = None) -> 
 
 
 def stream_clock(*, session: Session) -> datetime | None:
-    """The newest ``published_at`` ever stored (it never goes back, even after removals)."""
+    """The newest ``published_at`` ever stored: it never goes back, even after removals,
+    because a takedown or a prune records it (``put_stream_clock``) before deleting."""
     stored = get_setting(session=session, key="stream_clock")
-    if stored is not None:
-        return datetime.fromisoformat(stored["at"])
-    return session.scalar(select(func.max(Article.published_at)))
+    newest = session.scalar(select(func.max(Article.published_at)))
+    recorded = datetime.fromisoformat(stored["at"]) if stored is not None else None
+    return max(filter(None, (recorded, newest)), default=None)
 
 
 def put_stream_clock(*, session: Session, at: datetime) -> None:
@@ -263,6 +266,16 @@ def reshapes(*, session: Session) -> int:
     prunes) were ever committed; a process whose caches saw fewer rebuilds them."""
     stored = get_setting(session=session, key="reshapes")
     return int(stored["count"]) if stored else 0
+
+
+def newest_and_reshapes(*, session: Session) -> tuple[int, int]:
+    """The newest article id and ``reshapes``, in one query (a write step's first look)."""
+    newest = select(func.max(Article.id)).scalar_subquery()
+    count = select(Setting.value).where(Setting.key == "reshapes").scalar_subquery()
+    article_id, stored = session.connection().execute(select(newest, count)).one()
+    if isinstance(stored, str):  # SQLite returns JSON from a subquery as text
+        stored = json.loads(stored)
+    return article_id or 0, int(stored["count"]) if stored else 0
 
 
 def count_reshape(*, session: Session) -> int:
@@ -363,15 +376,17 @@ def merged_pairs(*, session: Session) -> list[tuple[int, int]]:
 
 
 def get_setting(*, session: Session, key: str) -> dict | None:
-    return session.execute(select(Setting.value).where(Setting.key == key)).scalar()
+    return session.connection().execute(select(Setting.value).where(Setting.key == key)).scalar()
 
 
 def put_setting(*, session: Session, key: str, value: dict) -> None:
     """Insert or replace one setting in a single statement."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(Setting).values(key=key, value=value)
-    session.execute(statement.on_conflict_do_update(index_elements=[Setting.key], set_={"value": statement.excluded.value}))
+    statement = insert(Setting.__table__).values(key=key, value=value)
+    session.connection().execute(
+        statement.on_conflict_do_update(index_elements=[Setting.key], set_={"value": statement.excluded.value})
+    )
 
 
 # -- listing -------------------------------------------------------------------

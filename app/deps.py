@@ -29,11 +29,13 @@ _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <STOR
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-def _settings(request: Request) -> Settings:
+# Dependencies that only read state are coroutines: FastAPI runs a plain function in
+# its thread pool, a hop that costs more than the lookup itself on every request.
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _service(request: Request) -> StoryService:
+async def _service(request: Request) -> StoryService:
     return request.app.state.service
 
 
@@ -84,7 +86,7 @@ def _read_refusal(settings: Settings, token: str | None) -> HTTPException | None
     )
 
 
-def _require_writer(
+async def _require_writer(
     request: Request,
     # Declares the bearer scheme in the OpenAPI schema; the token is read by ``presented_token``.
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
@@ -93,7 +95,7 @@ def _require_writer(
         raise refused
 
 
-def _require_reader(request: Request) -> None:
+async def _require_reader(request: Request) -> None:
     if (refused := _read_refusal(request.app.state.settings, presented_token(request))) is not None:
         raise refused
 

@@ -241,7 +241,6 @@ class StoryService:
         self.evictions_stored = 0  # index evictions whose document frequencies are stored
         self.last_article_id = 0  # the newest stored article the caches hold
         self.reshapes_seen = 0  # merges, takedowns and prunes the caches know of
-        self.clock_stored: datetime | None = None  # the stream clock as stored
         self.index = StoryIndex(horizon_days=horizon_days)
         self.ready = False
 
@@ -301,7 +300,6 @@ class StoryService:
             self.index = index
         self.last_article_id = max(last, crud.last_article_id(session=session))
         self.reshapes_seen = crud.reshapes(session=session)
-        self.clock_stored = clock
         self.evictions_stored = index.evictions_
         self._digests.clear()
         self.sources_.clear()
@@ -332,12 +330,13 @@ class StoryService:
         commit order); a merge, takedown or prune made elsewhere rebuilds everything,
         which is rare.
         """
-        if crud.reshapes(session=session) != self.reshapes_seen:
+        newest, reshapes = crud.newest_and_reshapes(session=session)
+        if reshapes != self.reshapes_seen:
             self._rebuild(session)
             return
-        newer = crud.articles_after(session=session, article_id=self.last_article_id)
-        if not newer:
+        if newest <= self.last_article_id:  # nothing new: the usual case, one query
             return
+        newer = crud.articles_after(session=session, article_id=self.last_article_id)
         for article in newer:  # no merge happened since: every cluster id is live
             with self.index_lock:
                 self._apply(
@@ -531,14 +530,19 @@ class StoryService:
         return now == prepared.template
 
     def _store_window(self, session: Session) -> None:
-        """Store the stream clock and, when stories left the index, what they counted."""
-        clock = self.index.clock_
-        if clock is not None and (self.clock_stored is None or clock > self.clock_stored):
-            crud.put_stream_clock(session=session, at=clock)
-            self.clock_stored = clock
+        """When stories left the index, store what they counted. (The stream clock needs
+        no write here: it is the newest stored ``published_at`` unless a removal took
+        that away, and removals record it first.)"""
         if self.index.evictions_ != self.evictions_stored:
             crud.put_term_archive(session=session, archive=self.index.archive_)
             self.evictions_stored = self.index.evictions_
+
+    @staticmethod
+    def _keep_clock(session: Session) -> None:
+        """Record the stream clock before a removal, which may take its newest article."""
+        clock = crud.stream_clock(session=session)
+        if clock is not None:
+            crud.put_stream_clock(session=session, at=clock)
 
     def _record_events(self, txn: _Transaction, at: datetime) -> None:
         """Write this transaction's events with each story's article count once it commits."""
@@ -724,6 +728,7 @@ class StoryService:
                     article = crud.get_article(session=session, article_id=article_id)
                     if article is None:
                         return None
+                    self._keep_clock(session)
                     cluster, _ = crud.resolve_cluster(session=session, cluster_id=article.cluster_id)
                     cluster_id = cluster.id if cluster else article.cluster_id
                     crud.delete_article(session=session, article=article)
@@ -757,6 +762,7 @@ class StoryService:
         with self.lock:
             with self.sessions.begin() as session:
                 self._serialise(session)
+                self._keep_clock(session)
                 pruned = crud.prune(session=session, before=before)
                 if pruned.stories:
                     crud.count_reshape(session=session)
