@@ -508,7 +508,7 @@ class StoryService:
         txn.texts[article_id] = prepared.text
         digest = self._digest(txn, cluster_id, opened)
         digest.add(Member(article_id, prepared.title, prepared.text, prepared.source, prepared.published_at,
-                          decision.duplicate_of))
+                          decision.duplicate_of, prepared.terms))
         cluster_id = self._merge(txn, cluster_id, decision)
         self.metrics.stage_seconds.labels("store").observe(time.perf_counter() - stored_from)
         return Outcome(article_id, cluster_id, decision.duplicate_of, "created")

@@ -40,7 +40,7 @@ from clustering.assign import AssignParams
 
 FLOORS = {"clean": 0.925, "wrapped": 0.925, "compressed_10d": 0.92, "jitter_24h": 0.93}
 GRID = tuple(round(0.05 + 0.03 * i, 2) for i in range(20))
-DEFAULT = ("none", "static:0", "static:128", "headline:static", "headline:int8",
+DEFAULT = ("none", "fp32:256", "static:0", "static:128", "headline:static", "headline:int8",
            "fp32:96", "int8:64", "int8:80", "int8:96", "int8:112", "int8:128", "int8:256")
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from clustering import embed, fingerprint
 from clustering.extract import Extraction, Templates, extract_html, extract_text
 from clustering.normalise import words
+from clustering.summarise import story_terms
 from clustering.vectorise import ArticleFeatures, PackedFeatures, features
 
 # Dates outside [EARLIEST, arrival + FUTURE_TOLERANCE] are not news dates: a client's
@@ -53,7 +54,8 @@ class Prepared:
     could be extracted: such an article is refused); ``removed`` how many lines each
     rule dropped; ``line_fingerprints`` the page's learnable lines and ``template``
     those of them taken as the source's template; ``packed`` the term vectors and
-    embedding (``features`` unpacks them); ``signature`` the MinHash signature.
+    embedding (``features`` unpacks them); ``signature`` the MinHash signature;
+    ``terms`` what a story summary counts of it (``clustering.summarise.story_terms``).
     """
 
     source: str | None
@@ -65,6 +67,7 @@ class Prepared:
     published_at: datetime
     packed: PackedFeatures
     signature: np.ndarray
+    terms: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())  # ``summarise.story_terms``
 
     @cached_property
     def features(self) -> ArticleFeatures:
@@ -140,4 +143,5 @@ def _finish(draft: Draft, extraction: Extraction, stage: Callable[[str], Abstrac
         published_at=_as_utc(published),
         packed=packed,
         signature=signature,
+        terms=story_terms(title, extraction.text),
     )
