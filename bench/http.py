@@ -85,6 +85,15 @@ class Baseline:
                 self.process.wait()
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds so far of a server process and of its children (the prepare workers)."""
+    import psutil
+
+    main = psutil.Process(pid)
+    children = sum(sum(c.cpu_times()[:2]) for c in main.children(recursive=True))
+    return sum(main.cpu_times()[:2]), children
+
+
 def post_batches(url: str, articles: list[dict], batch: int) -> float:
     """Seconds until every batch is acknowledged (one client, one batch at a time)."""
     with httpx.Client(timeout=600.0) as client:
@@ -155,6 +164,7 @@ def main(argv: list[str] | None = None) -> None:
           flush=True)
     most = max(args.workers)
     rates: dict[str, list[float]] = {f"workers={w}": [] for w in args.workers} | {"baseline": []}
+    cpu: dict[str, list[list[float]]] = {f"workers={w}": [] for w in args.workers}
     ratios, scaling, p50s, p99s, achieved, failed = [], [], [], [], [], []
     for run in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
@@ -165,7 +175,11 @@ def main(argv: list[str] | None = None) -> None:
                 server = Server(f"sqlite:///{db}", directory / "serve.log", workers=str(workers))
                 server.start(timeout=START_TIMEOUT)
                 try:
-                    return len(batches) / post_batches(server.url, batches, args.batch)
+                    before = cpu_seconds(server.process.pid)
+                    rate = len(batches) / post_batches(server.url, batches, args.batch)
+                    spent = [1000 * (a - b) / len(batches) for a, b in zip(cpu_seconds(server.process.pid), before)]
+                    cpu[f"workers={workers}"].append(spent)
+                    return rate
                 finally:
                     server.stop()
 
@@ -212,6 +226,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| service (workers={most}) / baseline, per run | {spread(ratios, 2)} |")
         if scaling:
             print(f"| workers={most} / workers={min(args.workers)}, per run | {spread(scaling, 2)} |")
+        print("\nCPU per article (ms, median of runs): the server's main process (HTTP, the write step) and its "
+              "prepare workers together")
+        for name, runs in cpu.items():
+            print(f"  {name}: main {median([r[0] for r in runs]):.2f}, workers {median([r[1] for r in runs]):.2f}")
     if singles:
         print(f"\nsingle-article POST at {args.rate:g}/s open loop, {len(singles)} requests: p50 {spread(p50s)} ms, "
               f"p99 {spread(p99s)} ms; sent at {median(achieved):.0f} requests/s; failed {failed}")

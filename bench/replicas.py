@@ -3,6 +3,7 @@
     python -m bench.replicas                       # giveme5w1h + syndicated copies if present, else invented news
     python -m bench.replicas --replicas 1 2 3 --runs 3 --clients 6 --batch 10
     python -m bench.replicas --synthetic           # invented news only (tests/synthetic_news.py)
+    python -m bench.replicas --replicas 1 2 --workers 1 --generated 2000 --batch 50   # a crawl in time order
 
 For each replica count and each run: a fresh PostgreSQL schema (``STORIES_TEST_POSTGRES_URL``,
 default the local ``test`` database), N ``stories serve`` processes on loopback ports (the
@@ -40,7 +41,14 @@ INSIDE = ("assign", "store", "summarise")  # run holding the lock
 STAGE = re.compile(r'^stories_ingest_stage_seconds_(sum|count)\{stage="([^"]+)"\} ([0-9.e+-]+)$')
 
 
-def stream(synthetic: bool) -> tuple[str, list[dict]]:
+def stream(synthetic: bool, generated: int = 0) -> tuple[str, list[dict]]:
+    if generated:
+        from bench import stream as news
+
+        corpus = news.load_corpus()
+        articles = news.articles(corpus, count=generated, seed=5, days=max(1.0, generated / 1400), prefix="r")
+        return f"bench.stream, {generated} articles over {max(1.0, generated / 1400):g} days", [
+            news.posted(a) for a in articles]
     if not synthetic and DATA.exists():
         from app.evaluate import read_jsonl
         from tests.test_replicas import as_posted, syndicated
@@ -119,8 +127,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--synthetic", action="store_true", help="invented news even when the labelled set exists")
     parser.add_argument("--workers", type=int, help="STORIES_WORKERS of every replica (default: one per core)")
+    parser.add_argument("--generated", type=int, default=0,
+                        help="post this many bench.stream articles (a crawl in time order) instead of the labelled set")
     args = parser.parse_args()
-    name, articles = stream(args.synthetic)
+    name, articles = stream(args.synthetic, args.generated)
     print(f"stream: {name}, {len(articles)} articles; {args.clients} clients, batches of {args.batch}, "
           f"STORIES_WORKERS={args.workers if args.workers is not None else 'one per core'}, median of {args.runs} runs")
     rows = []
