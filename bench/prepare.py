@@ -17,11 +17,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from bench import stream
 from bench.report import median, print_header, require_data, spread
-from bench.signature import pin_one_core
+from bench.signature import pin_one_core, warmed_rows
 from clustering import embed, fingerprint
-from clustering.extract import SourceTemplates, extract_text
+from clustering.extract import extract_text
 from clustering.normalise import words
 from clustering.prepare import Draft, prepare
 from clustering.vectorise import features
@@ -52,12 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     require_data()
     print_header("text -> prepared article, one core")
     print(pin_one_core())
-    corpus = stream.load_corpus()
-    templates = SourceTemplates()
-    generated = list(stream.articles(corpus, count=args.articles * 2, seed=args.seed))
-    for a in generated[: args.articles]:
-        templates.learn(a["source"], extract_text(a["text"], a["source"], templates).line_fingerprints)
-    rows = generated[args.articles :]
+    templates, rows = warmed_rows(args.articles, args.seed)
     n = len(rows)
     received = datetime.now(UTC)
     drafts = [Draft(a["title"], a["text"], None, a["source"], datetime.fromisoformat(a["published_at"]), received)

@@ -49,6 +49,17 @@ def pin_one_core() -> str:
         return "not pinned (no sched_setaffinity)"
 
 
+def warmed_rows(articles: int, seed: int) -> tuple[SourceTemplates, list[dict]]:
+    """``articles`` stream articles, and the templates a running service would have learned
+    from a preceding stretch of the same outlets (as many articles again)."""
+    corpus = stream.load_corpus()
+    templates = SourceTemplates()
+    generated = list(stream.articles(corpus, count=articles * 2, seed=seed))
+    for a in generated[:articles]:
+        templates.learn(a["source"], extract_text(a["text"], a["source"], templates).line_fingerprints)
+    return templates, generated[articles:]
+
+
 def minhash_of(hashes: np.ndarray) -> np.ndarray:
     """The permutation step of ``fingerprint.signature`` alone."""
     if hashes.size == 0:
@@ -109,13 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     require_data()
     print_header("text -> signature, one core")
     print(pin_one_core())
-    corpus = stream.load_corpus()
-    # Templates learned from a preceding stretch of the same outlets, as a running service has them.
-    templates = SourceTemplates()
-    generated = list(stream.articles(corpus, count=args.articles * 2, seed=args.seed))
-    for a in generated[: args.articles]:
-        templates.learn(a["source"], extract_text(a["text"], a["source"], templates).line_fingerprints)
-    rows = generated[args.articles :]
+    templates, rows = warmed_rows(args.articles, args.seed)
     n = len(rows)
     extracted = [extract_text(a["text"], a["source"], templates).text for a in rows]
     tokens = [words(t) for t in extracted]

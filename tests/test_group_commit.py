@@ -26,24 +26,31 @@ def _wait_for(condition, timeout: float = 30.0) -> None:
         time.sleep(0.01)
 
 
+def _post_behind_a_held_write(client: TestClient, articles: list[dict]) -> dict[int, object]:
+    """POST each article from a thread of its own while the write step is held, release
+    it once all are queued, and return the answers by index."""
+    service = client.app.state.service
+    answers: dict[int, object] = {}
+    service.lock.acquire()  # a write in progress: every POST below queues behind it
+    try:
+        threads = [threading.Thread(target=lambda i=i, a=a: answers.__setitem__(i, client.post("/v1/articles", json=a)))
+                   for i, a in enumerate(articles)]
+        for thread in threads:
+            thread.start()
+        _wait_for(lambda: len(service._waiting) == len(articles))
+        assert not answers, "no POST is answered before its transaction commits"
+    finally:
+        service.lock.release()
+    for thread in threads:
+        thread.join(timeout=60)
+    return answers
+
+
 def test_single_posts_waiting_for_the_write_step_are_written_in_one_transaction(settings):
     articles = [report(story, "northwire.example") for story in make_stories(8, seed=31)]
     with TestClient(create_app(settings)) as client:
-        service = client.app.state.service
         before = _transactions(client)
-        answers: dict[int, object] = {}
-        service.lock.acquire()  # a write in progress: every POST below queues behind it
-        try:
-            threads = [threading.Thread(target=lambda i=i, a=a: answers.__setitem__(i, client.post("/v1/articles", json=a)))
-                       for i, a in enumerate(articles)]
-            for thread in threads:
-                thread.start()
-            _wait_for(lambda: len(service._waiting) == len(articles))
-            assert not answers, "no POST is answered before its transaction commits"
-        finally:
-            service.lock.release()
-        for thread in threads:
-            thread.join(timeout=60)
+        answers = _post_behind_a_held_write(client, articles)
         assert sorted(r.status_code for r in answers.values()) == [201] * len(articles)
         assert _transactions(client) - before == 1
         ids = [answers[i].json()["id"] for i in range(len(articles))]
@@ -62,18 +69,7 @@ def test_a_failed_group_fails_every_request_in_it_and_stores_none_of_them(settin
             raise RuntimeError("the database went away mid-transaction")
 
         monkeypatch.setattr(service, "_store_window", broken)
-        answers: dict[int, object] = {}
-        service.lock.acquire()
-        try:
-            threads = [threading.Thread(target=lambda i=i, a=a: answers.__setitem__(i, client.post("/v1/articles", json=a)))
-                       for i, a in enumerate(articles)]
-            for thread in threads:
-                thread.start()
-            _wait_for(lambda: len(service._waiting) == len(articles))
-        finally:
-            service.lock.release()
-        for thread in threads:
-            thread.join(timeout=60)
+        answers = _post_behind_a_held_write(client, articles)
         assert [answers[i].status_code for i in range(len(articles))] == [500] * len(articles)
         monkeypatch.undo()
         assert client.get("/v1/clusters").json()["clusters"] == []
