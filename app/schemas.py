@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+from clustering.prepare import EARLIEST, FUTURE_TOLERANCE
+
 MAX_ID = 2**63 - 1  # the largest id either database can hold
-FUTURE_TOLERANCE = timedelta(days=1)
 MAX_TEXT_CHARS = 2_000_000
 MAX_URL_CHARS = 2048  # the column width, checked again after canonicalisation (percent-encoding grows it)
 MAX_HOST_CHARS = 253  # the longest DNS name; the host becomes ``source`` (512 wide) when none is given
