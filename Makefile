@@ -1,8 +1,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-HOST ?= 127.0.0.1
-PORT ?= 8000
+# Empty unless given (make run PORT=9000): the settings then come from STORIES_HOST and
+# STORIES_PORT, or their defaults, as for every other way of starting the service.
+HOST ?=
+PORT ?=
 
 .PHONY: install install-dev run test clean
 
@@ -22,7 +24,7 @@ install-dev: $(BIN)/python
 
 run: install
 	$(BIN)/stories migrate
-	$(BIN)/stories serve --host $(HOST) --port $(PORT)
+	$(BIN)/stories serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 test: install-dev
 	bash .ci/install-browser.sh

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 import httpx
 from pydantic import ValidationError
 
-from app.errors import describe_validation
-from app.schemas import ArticleIn
+from app.api.errors import describe_validation
+from app.api.schemas import ArticleIn
 
 if TYPE_CHECKING:
-    from app.pipeline import StoryService
+    from app.service.ingest import StoryService
 
 _FIELDS = frozenset(ArticleIn.model_fields)
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -129,7 +129,12 @@ class RemoteSink:
     """
 
     def __init__(
-        self, url: str, api_key: str | None, *, timeout: float = 120.0, attempts: int = 6,
+        self,
+        url: str,
+        api_key: str | None,
+        *,
+        timeout: float = 120.0,
+        attempts: int = 6,
         client: httpx.Client | None = None,
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}

@@ -8,7 +8,7 @@ import sys
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, BinaryIO, Optional
+from typing import Annotated, BinaryIO
 
 import typer
 from pydantic import TypeAdapter, ValidationError
@@ -30,8 +30,8 @@ def _settings(**overrides: object) -> Settings:
 
 @cli.command()
 def serve(
-    host: Annotated[Optional[str], typer.Option(help="Bind address (default STORIES_HOST).")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port (default STORIES_PORT).")] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default STORIES_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default STORIES_PORT).")] = None,
 ) -> None:
     """Migrate the database (unless STORIES_MIGRATE_ON_START=false) and serve the HTTP API.
 
@@ -40,7 +40,7 @@ def serve(
     """
     import uvicorn
 
-    from app.main import create_app
+    from app.api.factory import create_app
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = _settings(**overrides)
@@ -59,8 +59,8 @@ def serve(
 @cli.command()
 def migrate() -> None:
     """Bring the database schema to the newest revision (once per deploy when replicas share a database)."""
-    from app import migrate as migrations
-    from app.db import make_engine
+    from app.store import migrate as migrations
+    from app.store.db import make_engine
 
     engine = make_engine(_settings())
     try:
@@ -85,13 +85,13 @@ def ingest(
     file: Annotated[str, typer.Argument(help="JSONL file of articles, one object a line; - reads standard input.")],
     batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Articles per transaction (or request).")] = 200,
     url: Annotated[
-        Optional[str], typer.Option(help="Post to the service at this base URL instead of writing the database.")
+        str | None, typer.Option(help="Post to the service at this base URL instead of writing the database.")
     ] = None,
     api_key: Annotated[
-        Optional[str], typer.Option(help="Bearer key for --url (default STORIES_API_KEY).", show_default=False)
+        str | None, typer.Option(help="Bearer key for --url (default STORIES_API_KEY).", show_default=False)
     ] = None,
     progress: Annotated[
-        Optional[bool], typer.Option("--progress/--no-progress", help="Progress bar (default: when in a terminal).")
+        bool | None, typer.Option("--progress/--no-progress", help="Progress bar (default: when in a terminal).")
     ] = None,
 ) -> None:
     """Backfill a JSONL file of any size in batches, with a progress bar (rate, ETA).
@@ -115,8 +115,14 @@ def ingest(
             sink = backfill.LocalSink(_local_service(settings, stack))
         bar = stack.enter_context(
             tqdm(
-                total=size, desc="ingest", unit="B", unit_scale=True, unit_divisor=1024,
-                disable=None if progress is None else not progress, file=sys.stderr, dynamic_ncols=True,
+                total=size,
+                desc="ingest",
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                disable=None if progress is None else not progress,
+                file=sys.stderr,
+                dynamic_ncols=True,
             )
         )
         done_line = 0
@@ -160,9 +166,9 @@ def ingest(
 
 
 def _local_service(settings: Settings, stack: ExitStack):
-    from app import migrate as migrations
-    from app.db import make_engine, make_sessionmaker
-    from app.pipeline import StoryService
+    from app.service.ingest import StoryService
+    from app.store import migrate as migrations
+    from app.store.db import make_engine, make_sessionmaker
 
     engine = make_engine(settings)
     stack.callback(engine.dispose)
@@ -179,15 +185,18 @@ def _local_service(settings: Settings, stack: ExitStack):
 def evaluate(
     file: Annotated[Path, typer.Argument(help="Labelled JSONL (id, title, text, source, published_at, label).")],
     wrap: Annotated[bool, typer.Option(help="Wrap each article in a per-source page template.")] = False,
-    compress_days: Annotated[Optional[float], typer.Option(min=0.1, help="Move every story into one window of N days.")] = None,
-    jitter_hours: Annotated[Optional[float], typer.Option(min=0.0, help="Disturb arrival order by up to N hours.")] = None,
+    compress_days: Annotated[
+        float | None, typer.Option(min=0.1, help="Move every story into one window of N days.")
+    ] = None,
+    jitter_hours: Annotated[float | None, typer.Option(min=0.0, help="Disturb arrival order by up to N hours.")] = None,
     shuffle: Annotated[bool, typer.Option(help="Random order, timestamps removed.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the variants' randomness.")] = 7,
     batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Articles per ingest call.")] = 1,
 ) -> None:
     """Cluster a labelled file in a fresh temporary database and score it."""
-    from app import variants
-    from app.evaluate import evaluate as run, read_jsonl, stream_order
+    from evaluation import variants
+    from evaluation.evaluate import evaluate as run
+    from evaluation.evaluate import read_jsonl
 
     rows = read_jsonl(file)
     ordered = False
@@ -215,39 +224,43 @@ def evaluate(
 @cli.command()
 def calibrate(
     file: Annotated[Path, typer.Argument(help="Labelled JSONL to fit the join/new decision on.")],
-    output: Annotated[Optional[Path], typer.Option(help="Where to write (default: the shipped decision.json).")] = None,
+    output: Annotated[Path | None, typer.Option(help="Where to write (default: the shipped decision.json).")] = None,
 ) -> None:
     """Fit the story-join model and threshold on labelled news."""
-    from app import calibrate as fitting
-    from app.evaluate import read_jsonl
     from clustering.assign import MODEL_PATH
+    from evaluation import calibrate as fitting
+    from evaluation.evaluate import read_jsonl
 
     calibration = fitting.calibrate(read_jsonl(file))
     fitting.write(calibration, output or MODEL_PATH)
     typer.echo(json.dumps(calibration))
 
 
-def _when(value: Optional[str]) -> Optional[datetime]:
+def _when(value: str | None) -> datetime | None:
     """An ISO 8601 time as the list endpoint reads it; without a zone it is UTC."""
     if value is None:
         return None
     try:
         parsed = TypeAdapter(datetime).validate_python(value)
     except ValidationError:
-        raise typer.BadParameter(f"not an ISO 8601 time: {value!r} (e.g. 2024-06-18 or 2024-06-18T22:00:00Z)")
+        raise typer.BadParameter(f"not an ISO 8601 time: {value!r} (e.g. 2024-06-18 or 2024-06-18T22:00:00Z)") from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
 
 @cli.command()
 def export(
     output: Annotated[
-        Optional[Path], typer.Option("--output", "-o", help="File to write (default standard output).")
+        Path | None, typer.Option("--output", "-o", help="File to write (default standard output).")
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="jsonl: one cluster a line; csv: one row per article.")] = "jsonl",
-    since: Annotated[Optional[str], typer.Option(help="Clusters with an article published at or after this time.")] = None,
-    until: Annotated[Optional[str], typer.Option(help="Clusters with an article published at or before this time.")] = None,
-    source: Annotated[Optional[str], typer.Option(help="Clusters with an article from this source.")] = None,
-    q: Annotated[Optional[str], typer.Option(help="Clusters whose title or keywords contain this text.")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="jsonl: one cluster a line; csv: one row per article.")
+    ] = "jsonl",
+    since: Annotated[str | None, typer.Option(help="Clusters with an article published at or after this time.")] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Clusters with an article published at or before this time.")
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="Clusters with an article from this source.")] = None,
+    q: Annotated[str | None, typer.Option(help="Clusters whose title or keywords contain this text.")] = None,
     min_articles: Annotated[int, typer.Option(min=1, help="Clusters with at least this many articles.")] = 1,
     sort: Annotated[str, typer.Option(help="latest (newest last_published_at first) or largest.")] = "latest",
 ) -> None:
@@ -255,16 +268,22 @@ def export(
 
     A file given with --output appears complete or not at all.
     """
-    from app import crud
     from app import export as exporting
-    from app.db import make_engine, make_sessionmaker
+    from app.store import listing
+    from app.store.db import make_engine, make_sessionmaker
 
     if fmt not in exporting.FORMATS:
         raise typer.BadParameter(f"must be one of {', '.join(exporting.FORMATS)}", param_hint="--format")
-    if sort not in crud.SORTS:
-        raise typer.BadParameter(f"must be one of {', '.join(crud.SORTS)}", param_hint="--sort")
-    filters = {"sort": sort, "since": _when(since), "until": _when(until), "source": source, "q": q,
-               "min_articles": min_articles}
+    if sort not in listing.SORTS:
+        raise typer.BadParameter(f"must be one of {', '.join(listing.SORTS)}", param_hint="--sort")
+    filters = {
+        "sort": sort,
+        "since": _when(since),
+        "until": _when(until),
+        "source": source,
+        "q": q,
+        "min_articles": min_articles,
+    }
     engine = make_engine(_settings(), writer=False)
     partial = output.with_name(output.name + ".partial") if output else None
     try:
@@ -293,10 +312,10 @@ def prune(
     A story goes whole or not at all: one with an article at or after --before stays.
     Running servers rebuild their caches before their next write.
     """
-    from app import crud
-    from app import migrate as migrations
-    from app.db import make_engine, make_sessionmaker
-    from app.pipeline import StoryService
+    from app.service.ingest import StoryService
+    from app.store import crud
+    from app.store import migrate as migrations
+    from app.store.db import make_engine, make_sessionmaker
 
     cutoff = _when(before)
     settings = _settings()
@@ -313,8 +332,9 @@ def prune(
             verb = "deleted"
     finally:
         engine.dispose()
-    typer.echo(f"{verb} {pruned.stories} stories and {pruned.articles} articles last published before "
-               f"{cutoff.isoformat()}")
+    typer.echo(
+        f"{verb} {pruned.stories} stories and {pruned.articles} articles last published before {cutoff.isoformat()}"
+    )
 
 
 def main() -> None:

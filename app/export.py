@@ -16,8 +16,8 @@ from typing import TextIO
 
 from sqlalchemy.orm import Session
 
-from app import crud
-from app.schemas import ClusterArticle, ClusterSummary
+from app.api.schemas import ClusterArticle, ClusterSummary
+from app.store import crud, listing
 
 FORMATS = ("jsonl", "csv")
 _PAGE = 200
@@ -44,9 +44,16 @@ def clusters(
     """Every live cluster the list endpoint would return for these filters, with its articles."""
     cursor = None
     while True:
-        rows, cursor = crud.list_clusters(
-            session=session, sort=sort, limit=_PAGE, cursor=cursor,
-            since=since, until=until, source=source, q=q, min_articles=min_articles,
+        rows, cursor = listing.list_clusters(
+            session=session,
+            sort=sort,
+            limit=_PAGE,
+            cursor=cursor,
+            since=since,
+            until=until,
+            source=source,
+            q=q,
+            min_articles=min_articles,
         )
         for cluster in rows:
             members = crud.cluster_members(session=session, cluster_id=cluster.id)
@@ -62,9 +69,22 @@ def clusters(
 
 
 CSV_COLUMNS = [
-    "cluster_id", "cluster_title", "cluster_summary", "cluster_article_count", "cluster_source_count",
-    "cluster_sources", "cluster_keywords", "cluster_first_published_at", "cluster_last_published_at",
-    "article_id", "url", "external_id", "title", "source", "published_at", "duplicate_of",
+    "cluster_id",
+    "cluster_title",
+    "cluster_summary",
+    "cluster_article_count",
+    "cluster_source_count",
+    "cluster_sources",
+    "cluster_keywords",
+    "cluster_first_published_at",
+    "cluster_last_published_at",
+    "article_id",
+    "url",
+    "external_id",
+    "title",
+    "source",
+    "published_at",
+    "duplicate_of",
 ]
 
 
@@ -101,6 +121,12 @@ class Writer:
             "cluster_last_published_at": data["last_published_at"],
         }
         for article in data["articles"]:
-            self._csv.writerow({**shared, "article_id": article["id"], **{
-                k: article[k] for k in ("url", "external_id", "title", "source", "published_at", "duplicate_of")
-            }})
+            self._csv.writerow(
+                {
+                    **shared,
+                    "article_id": article["id"],
+                    **{
+                        k: article[k] for k in ("url", "external_id", "title", "source", "published_at", "duplicate_of")
+                    },
+                }
+            )

@@ -16,7 +16,7 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 import structlog
@@ -29,7 +29,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from app.config import Settings
-    from app.pipeline import Outcome, StoryService
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -50,21 +49,28 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "stories_http_requests", "HTTP requests answered, by method, route template and status.",
-            ["method", "route", "status"], registry=self.registry,
+            "stories_http_requests",
+            "HTTP requests answered, by method, route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
         )
         self.request_seconds = Histogram(
-            "stories_http_request_duration_seconds", "Time to answer an HTTP request, by method and route template.",
-            ["method", "route"], buckets=_REQUEST_BUCKETS, registry=self.registry,
+            "stories_http_request_duration_seconds",
+            "Time to answer an HTTP request, by method and route template.",
+            ["method", "route"],
+            buckets=_REQUEST_BUCKETS,
+            registry=self.registry,
         )
         self.articles = Counter(
             "stories_articles_ingested",
             "Articles through ingest (API and backfill), by outcome: created, existing (seen before), "
             "rejected (no text could be extracted). Counted after the transaction commits.",
-            ["status"], registry=self.registry,
+            ["status"],
+            registry=self.registry,
         )
         self.duplicates = Counter(
-            "stories_duplicates_found", "Stored articles found to be near-duplicates of an earlier article.",
+            "stories_duplicates_found",
+            "Stored articles found to be near-duplicates of an earlier article.",
             registry=self.registry,
         )
         self.stories_opened = Counter(
@@ -78,7 +84,9 @@ class Metrics:
             "Time in each ingest stage: prepare (per request: extract, embed, vectorise and fingerprint in the "
             "worker processes), assign and store (per article, in the write step); summarise and transaction "
             "(per write transaction, the transaction including its commit).",
-            ["stage"], buckets=_STAGE_BUCKETS, registry=self.registry,
+            ["stage"],
+            buckets=_STAGE_BUCKETS,
+            registry=self.registry,
         )
         self.prepared_again = Counter(
             "stories_articles_prepared_again",
@@ -91,36 +99,36 @@ class Metrics:
         """A context manager timing one ingest stage."""
         return self.stage_seconds.labels(name).time()
 
-    def record_committed(self, outcomes: Iterable[Outcome], *, opened: int, merged: int, reprepared: int = 0) -> None:
-        """Count what one committed ingest transaction did."""
-        for outcome in outcomes:
-            self.articles.labels("rejected" if outcome.status == "error" else outcome.status).inc()
-            if outcome.status == "created" and outcome.duplicate_of is not None:
-                self.duplicates.inc()
+    def record_committed(
+        self, articles: Mapping[str, int], *, duplicates: int, opened: int, merged: int, reprepared: int = 0
+    ) -> None:
+        """Count what one committed ingest transaction did: articles by outcome (created,
+        existing, rejected), copies found, stories opened and merged, articles prepared again."""
+        for status, count in articles.items():
+            self.articles.labels(status).inc(count)
+        self.duplicates.inc(duplicates)
         self.stories_opened.inc(opened)
         self.stories_merged.inc(merged)
         self.prepared_again.inc(reprepared)
 
-    def watch(self, service: StoryService) -> None:
-        """Report the sizes of ``service``'s in-memory indexes at every scrape."""
-        self.registry.register(_IndexSizes(service))
+    def watch(self, sizes: Callable[[], Mapping[str, int]]) -> None:
+        """Report ``sizes()`` (entries of the in-memory indexes, by index) at every scrape."""
+        self.registry.register(_IndexSizes(sizes))
 
 
 class _IndexSizes(Collector):
     """Gauges read from the in-memory indexes when scraped (they are rebuilt at start)."""
 
-    def __init__(self, service: StoryService) -> None:
-        self.service = service
+    def __init__(self, sizes: Callable[[], Mapping[str, int]]) -> None:
+        self.sizes = sizes
 
     def describe(self) -> Iterable[GaugeMetricFamily]:
         return [self._family()]
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = self._family()
-        index = self.service.index
-        family.add_metric(["articles"], len(index.article_story_))
-        family.add_metric(["stories"], len(index.stories_))
-        family.add_metric(["near_duplicate_signatures"], len(index.near_duplicates_))
+        for index, entries in self.sizes().items():
+            family.add_metric([index], entries)
         yield family
 
     @staticmethod
@@ -179,7 +187,9 @@ def configure_logging(settings: Settings) -> None:
     if as_json:
         final = [_TRACEBACKS_AS_DICTS, structlog.processors.JSONRenderer()]
     else:
-        final = [structlog.dev.ConsoleRenderer(colors=stream.isatty(), exception_formatter=structlog.dev.plain_traceback)]
+        final = [
+            structlog.dev.ConsoleRenderer(colors=stream.isatty(), exception_formatter=structlog.dev.plain_traceback)
+        ]
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*_SHARED_PROCESSORS, structlog.stdlib.ExtraAdder(), _drop_copies],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],

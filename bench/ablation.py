@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from app import calibrate
-from app.evaluate import read_jsonl
 from clustering import assign, extract
 from clustering.assign import FEATURES, AssignParams, DecisionModel, StoryIndex
+from evaluation import calibrate
+from evaluation.evaluate import read_jsonl
 
 
 @contextmanager
@@ -66,17 +66,17 @@ def without_extraction() -> Iterator[None]:
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         return extract.Extraction(text="\n".join(lines))
 
-    import app.pipeline
+    import app.service.ingest
 
-    with patched(app.pipeline, "extract_text", keep_everything):
+    with patched(app.service.ingest, "extract_text", keep_everything):
         yield
 
 
 @contextmanager
 def without_templates() -> Iterator[None]:
-    import app.pipeline
+    import app.service.ingest
 
-    with patched(app.pipeline.StoredTemplates, "template_lines", lambda self, source, fingerprints: set()):
+    with patched(app.service.ingest.StoredTemplates, "template_lines", lambda self, source, fingerprints: set()):
         yield
 
 
@@ -107,7 +107,11 @@ def score(rows: list[dict], base: AssignParams) -> dict[str, float]:
     """BCubed F1 at the calibrated threshold, as calibration scored it on each stream."""
     fitted = calibrate.calibrate_articles(rows, base)
     at_threshold = fitted["fitted_on"]["threshold_bcubed_f1"][fitted["threshold"]]
-    return {"clean": at_threshold["clean"], "wrapped": at_threshold["wrapped"], "compressed 10d": at_threshold["compressed_10d"]}
+    return {
+        "clean": at_threshold["clean"],
+        "wrapped": at_threshold["wrapped"],
+        "compressed 10d": at_threshold["compressed_10d"],
+    }
 
 
 def main() -> None:

@@ -78,11 +78,13 @@ class Baseline:
             results = []
             fresh = []
             for i, a in enumerate(articles):
-                row = self.db.execute("SELECT id, cluster_id, duplicate_of FROM articles WHERE url = ?",
-                                      (a.get("url"),)).fetchone()
+                row = self.db.execute(
+                    "SELECT id, cluster_id, duplicate_of FROM articles WHERE url = ?", (a.get("url"),)
+                ).fetchone()
                 if row is not None:
-                    results.append({"index": i, "id": row[0], "cluster_id": row[1], "duplicate_of": row[2],
-                                    "status": "existing"})
+                    results.append(
+                        {"index": i, "id": row[0], "cluster_id": row[1], "duplicate_of": row[2], "status": "existing"}
+                    )
                 else:
                     results.append(None)
                     fresh.append(i)
@@ -92,8 +94,11 @@ class Baseline:
             rows = []
             for k, i in enumerate(fresh):
                 a = articles[i]
-                at = datetime.fromisoformat(a["published_at"].replace("Z", "+00:00")) if a.get("published_at") \
+                at = (
+                    datetime.fromisoformat(a["published_at"].replace("Z", "+00:00"))
+                    if a.get("published_at")
                     else datetime.now().astimezone()
+                )
                 m = self._signature(a.get("text") or "")
                 article_id, self.next_id = self.next_id, self.next_id + 1
                 duplicate_of, story = None, None
@@ -119,10 +124,26 @@ class Baseline:
                 self.lsh.insert(article_id, m, check_duplication=False)
                 self.signatures[article_id] = m
                 self.story_of[article_id] = story
-                rows.append((article_id, a.get("url"), a.get("title"), a.get("text"), a.get("source"),
-                             a.get("published_at"), story + 1, duplicate_of, m.hashvalues.astype("<u4").tobytes()))
-                results[i] = {"index": i, "id": article_id, "cluster_id": story + 1, "duplicate_of": duplicate_of,
-                              "status": "created"}
+                rows.append(
+                    (
+                        article_id,
+                        a.get("url"),
+                        a.get("title"),
+                        a.get("text"),
+                        a.get("source"),
+                        a.get("published_at"),
+                        story + 1,
+                        duplicate_of,
+                        m.hashvalues.astype("<u4").tobytes(),
+                    )
+                )
+                results[i] = {
+                    "index": i,
+                    "id": article_id,
+                    "cluster_id": story + 1,
+                    "duplicate_of": duplicate_of,
+                    "status": "created",
+                }
             with self.db:
                 self.db.executemany("INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             return results

@@ -4,8 +4,8 @@
 
 The stories (gold labels) are split into folds at random. For each fold, the decision
 model is fitted teacher-forced on the articles of the other folds
-(``app.calibrate.training_rows``), then the fold's own articles are streamed through
-the service's decisions in memory (``app.calibrate.online_bcubed``), clean and
+(``evaluation.calibrate.training_rows``), then the fold's own articles are streamed through
+the service's decisions in memory (``evaluation.calibrate.online_bcubed``), clean and
 compressed into 10 days. Printed: the mean BCubed F1 over folds for the shipped kind of
 model (logistic regression) and for gradient-boosted trees over the same features,
 at each threshold. Scores on a fold are higher than on the whole set: fewer stories
@@ -24,9 +24,9 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
-from app import calibrate, variants
-from app.evaluate import read_jsonl
 from clustering.assign import AssignParams
+from evaluation import calibrate, variants
+from evaluation.evaluate import read_jsonl
 
 THRESHOLDS = (0.12, 0.2, 0.3, 0.5, 0.7)
 
@@ -73,14 +73,27 @@ def main() -> None:
         for name, classifier in classifiers().items():
             model = Fitted(classifier.fit(X, y))
             for threshold in THRESHOLDS:
-                params = replace(base, model=model, threshold=threshold, merge_threshold=max(threshold, base.merge_threshold))
+                params = replace(
+                    base, model=model, threshold=threshold, merge_threshold=max(threshold, base.merge_threshold)
+                )
                 pair = (calibrate.online_bcubed(clean, params).f1, calibrate.online_bcubed(compressed, params).f1)
                 scores.setdefault((name, threshold), []).append(pair)
-    print(f"{'model':<10}{'threshold':>10}{'clean':>8}{'compr.':>8}   (mean BCubed F1 of {args.folds} folds, seed {args.seed})")
+    print(
+        f"{'model':<10}{'threshold':>10}{'clean':>8}{'compr.':>8}   (mean BCubed F1 of {args.folds} folds, seed {args.seed})"
+    )
     for (name, threshold), pairs in scores.items():
         clean, compressed = np.mean(pairs, axis=0)
         print(f"{name:<10}{threshold:>10.2f}{clean:>8.4f}{compressed:>8.4f}")
-        print(json.dumps({"model": name, "threshold": threshold, "clean": round(clean, 4), "compressed 10d": round(compressed, 4)}))
+        print(
+            json.dumps(
+                {
+                    "model": name,
+                    "threshold": threshold,
+                    "clean": round(clean, 4),
+                    "compressed 10d": round(compressed, 4),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -15,9 +15,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from app.evaluate import read_jsonl
 from bench.report import DATA, median, print_header, require_data
 from clustering import embed
+from evaluation.evaluate import read_jsonl
 
 
 def main() -> None:
@@ -30,8 +30,10 @@ def main() -> None:
     texts = [embed.article_text(row.get("title"), row.get("text") or "") for row in rows]
     lengths = (embed.MAX_TOKENS // 2, embed.MAX_TOKENS, embed.MAX_TOKENS * 2)
     encoders = {n: embed.Encoder.load(max_tokens=n) for n in lengths}
-    print_header(f"sentence encoder ({embed.EMBEDDING_SCHEME['runtime']}): {len(texts)} articles, "
-                 f"{args.runs} runs, median ms per article")
+    print_header(
+        f"sentence encoder ({embed.EMBEDDING_SCHEME['runtime']}): {len(texts)} articles, "
+        f"{args.runs} runs, median ms per article"
+    )
     timings: dict[int, list[float]] = {n: [] for n in lengths}
     for encoder in encoders.values():
         encoder.encode(texts[0])  # warm-up
@@ -44,8 +46,10 @@ def main() -> None:
     shipped = median(timings[embed.MAX_TOKENS])
     for n in lengths:
         mark = " (shipped)" if n == embed.MAX_TOKENS else ""
-        print(f"{n:>4} tokens{mark}: {median(timings[n]):7.2f} ms an article, ratio to shipped "
-              f"{median(timings[n]) / shipped:.2f}")
+        print(
+            f"{n:>4} tokens{mark}: {median(timings[n]):7.2f} ms an article, ratio to shipped "
+            f"{median(timings[n]) / shipped:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 
 For each variant, ``clustering.embed.embed`` is replaced, a decision model is fitted on
 ``../shared/data/giveme5w1h`` (read in place) as ``stories calibrate`` fits it
-(``app.calibrate.fit``), and the four calibration streams (clean, wrapped, compressed
+(``evaluation.calibrate.fit``), and the four calibration streams (clean, wrapped, compressed
 10 days, jittered 24 hours) are scored online at thresholds 0.05, 0.08, ... 0.62; the
 row is the threshold with the best mean, beside the quality floors of ``.ci/run``.
 Variants:
@@ -32,16 +32,29 @@ from pathlib import Path
 
 import numpy as np
 
-from app import calibrate
-from app.evaluate import read_jsonl
 from bench.report import DATA, median, print_header, require_data
 from clustering import embed, encoder_graph
 from clustering.assign import AssignParams
+from evaluation import calibrate
+from evaluation.evaluate import read_jsonl
 
 FLOORS = {"clean": 0.925, "wrapped": 0.925, "compressed_10d": 0.92, "jitter_24h": 0.93}
 GRID = tuple(round(0.05 + 0.03 * i, 2) for i in range(20))
-DEFAULT = ("none", "fp32:256", "static:0", "static:128", "headline:static", "headline:int8",
-           "fp32:96", "int8:64", "int8:80", "int8:96", "int8:112", "int8:128", "int8:256")
+DEFAULT = (
+    "none",
+    "fp32:256",
+    "static:0",
+    "static:128",
+    "headline:static",
+    "headline:int8",
+    "fp32:96",
+    "int8:64",
+    "int8:80",
+    "int8:96",
+    "int8:112",
+    "int8:128",
+    "int8:256",
+)
 
 
 def float_encoder(directory: Path, max_tokens: int) -> embed.Encoder:
@@ -69,10 +82,12 @@ def static_table(directory: Path) -> np.ndarray:
     encoder = float_encoder(directory, 8)
     vocabulary = encoder.tokenizer.get_vocab()
     cls, sep = vocabulary["[CLS]"], vocabulary["[SEP]"]
-    vectors = np.stack([
-        encoder.session.run(None, {"input_ids": np.array([cls, token, sep], dtype=np.int64)})[0]
-        for token in range(len(vocabulary))
-    ])
+    vectors = np.stack(
+        [
+            encoder.session.run(None, {"input_ids": np.array([cls, token, sep], dtype=np.int64)})[0]
+            for token in range(len(vocabulary))
+        ]
+    )
     table = PCA(n_components=256, svd_solver="full").fit_transform(vectors)
     rank = 1.0 / np.arange(2, len(table) + 2)
     table = table * (1e-4 / (1e-4 + rank / rank.sum()))[:, None]
@@ -170,8 +185,10 @@ def main(argv: list[str] | None = None) -> None:
             held = all(f1[name] >= floor for name, floor in FLOORS.items())
             cost = timing(encode, [text_of(r.get("title"), r.get("text") or "") for r in rows[:200]])
             cells = " | ".join(f"{f1[name]:.4f}" for name in FLOORS)
-            print(f"| {variant} | {threshold:.2f} | {cells} | {mean:.4f} | {'yes' if held else 'no'} | {cost:.2f} |",
-                  flush=True)
+            print(
+                f"| {variant} | {threshold:.2f} | {cells} | {mean:.4f} | {'yes' if held else 'no'} | {cost:.2f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

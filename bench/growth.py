@@ -34,8 +34,9 @@ def stored_db(cache: Path, size: int, workers: int) -> Path:
         partial = cache / f"stored-{size}.partial.db"
         for leftover in cache.glob(f"stored-{size}.partial.db*"):
             leftover.unlink()
-        result = seeding.seed(partial, size, end=stream.DEFAULT_START, history_days=730.0, seed=11,
-                              workers=workers, progress=False)
+        result = seeding.seed(
+            partial, size, end=stream.DEFAULT_START, history_days=730.0, seed=11, workers=workers, progress=False
+        )
         partial.rename(db)
         print(f"  seeded {size} articles at {result['rows_per_second']:.0f} rows/s", flush=True)
     return db
@@ -68,8 +69,13 @@ def plot(rows: list[tuple[int, list[Run]]], path: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     axes[0].plot(sizes, rate, "o-", label="service")
     axes[0].axhline(3000, color="grey", ls="--", label="goal 3,000/s")
-    axes[0].set(xscale="log", yscale="log", xlabel="articles stored", ylabel="ingest articles/s (median)",
-                title="Ingest throughput")
+    axes[0].set(
+        xscale="log",
+        yscale="log",
+        xlabel="articles stored",
+        ylabel="ingest articles/s (median)",
+        title="Ingest throughput",
+    )
     axes[1].plot(sizes, rss, "o-", color="C1", label="service")
     axes[1].axhline(1536, color="grey", ls="--", label="goal 1.5 GB")
     axes[1].set(xscale="log", xlabel="articles stored", ylabel="RSS MiB", title="Memory after ingest")
@@ -79,8 +85,9 @@ def plot(rows: list[tuple[int, list[Run]]], path: Path) -> None:
     for ax in axes:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
-    fig.suptitle(f"bench.growth, {datetime.now(UTC):%Y-%m-%d}; {machine().split(';')[0].removeprefix('machine: ')}",
-                 fontsize=9)
+    fig.suptitle(
+        f"bench.growth, {datetime.now(UTC):%Y-%m-%d}; {machine().split(';')[0].removeprefix('machine: ')}", fontsize=9
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -109,8 +116,10 @@ def main(argv: list[str] | None = None) -> None:
     print("|---|---|---|---|---|")
     for size, runs in rows:
         rate = median([r.articles_per_second for r in runs])
-        print(f"| {size:,} | {spread([r.articles_per_second for r in runs])} | {rate / base:.2f} | "
-              f"{spread([r.rss_bytes / 2**20 for r in runs], 0)} | {spread([r.load_seconds for r in runs])} |")
+        print(
+            f"| {size:,} | {spread([r.articles_per_second for r in runs])} | {rate / base:.2f} | "
+            f"{spread([r.rss_bytes / 2**20 for r in runs], 0)} | {spread([r.load_seconds for r in runs])} |"
+        )
     plot(rows, args.plot)
     print(f"\nplot: {args.plot}")
 

@@ -27,10 +27,9 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import warnings
 
 import httpx
 
@@ -60,7 +59,10 @@ class Baseline:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "bench.baseline", "--port", str(self.port), "--db", str(self.db)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
                 cwd=Path(__file__).resolve().parents[1],
             )
         deadline = time.monotonic() + 60
@@ -155,13 +157,22 @@ def main(argv: list[str] | None = None) -> None:
     require_data()
     print_header("HTTP: POST /v1/articles/batch (service vs baseline) and paced single POSTs")
     corpus = stream.load_corpus()
-    generated = [stream.posted(a) for a in stream.articles(corpus, count=args.articles + args.single, seed=args.seed,
-                                                             days=max(1.0, (args.articles + args.single) / 1400),
-                                                             prefix="m")]
+    generated = [
+        stream.posted(a)
+        for a in stream.articles(
+            corpus,
+            count=args.articles + args.single,
+            seed=args.seed,
+            days=max(1.0, (args.articles + args.single) / 1400),
+            prefix="m",
+        )
+    ]
     batches, singles = generated[: args.articles], generated[args.articles :]
-    print(f"{len(batches)} articles in batches of {args.batch}; {len(singles)} single POSTs at {args.rate:g}/s; "
-          f"service on {'a copy of ' + str(args.from_db) if args.from_db else 'an empty database'}; {args.runs} runs",
-          flush=True)
+    print(
+        f"{len(batches)} articles in batches of {args.batch}; {len(singles)} single POSTs at {args.rate:g}/s; "
+        f"service on {'a copy of ' + str(args.from_db) if args.from_db else 'an empty database'}; {args.runs} runs",
+        flush=True,
+    )
     most = max(args.workers)
     rates: dict[str, list[float]] = {f"workers={w}": [] for w in args.workers} | {"baseline": []}
     cpu: dict[str, list[list[float]]] = {f"workers={w}": [] for w in args.workers}
@@ -170,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
             directory = Path(tmp)
 
-            def service_side(workers: int) -> float:
+            def service_side(workers: int, directory: Path = directory) -> float:
                 db = copy_database(args.from_db, directory / f"w{workers}")
                 server = Server(f"sqlite:///{db}", directory / "serve.log", workers=str(workers))
                 server.start(timeout=START_TIMEOUT)
@@ -183,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
                 finally:
                     server.stop()
 
-            def baseline_side() -> float:
+            def baseline_side(directory: Path = directory) -> float:
                 with Baseline(directory / "baseline.db", directory / "baseline.log") as baseline:
                     return len(batches) / post_batches(baseline.url, batches, args.batch)
 
@@ -220,19 +231,26 @@ def main(argv: list[str] | None = None) -> None:
         print("\n| system | POST /v1/articles/batch, articles/s |")
         print("|---|---|")
         for name, values in rates.items():
-            label = f"service, STORIES_{name.upper()} (stories serve, SQLite on disk)" if name != "baseline" else (
-                "baseline (bench.baseline, SQLite on disk)")
+            label = (
+                f"service, STORIES_{name.upper()} (stories serve, SQLite on disk)"
+                if name != "baseline"
+                else ("baseline (bench.baseline, SQLite on disk)")
+            )
             print(f"| {label} | {spread(values)} |")
         print(f"| service (workers={most}) / baseline, per run | {spread(ratios, 2)} |")
         if scaling:
             print(f"| workers={most} / workers={min(args.workers)}, per run | {spread(scaling, 2)} |")
-        print("\nCPU per article (ms, median of runs): the server's main process (HTTP, the write step) and its "
-              "prepare workers together")
+        print(
+            "\nCPU per article (ms, median of runs): the server's main process (HTTP, the write step) and its "
+            "prepare workers together"
+        )
         for name, runs in cpu.items():
             print(f"  {name}: main {median([r[0] for r in runs]):.2f}, workers {median([r[1] for r in runs]):.2f}")
     if singles:
-        print(f"\nsingle-article POST at {args.rate:g}/s open loop, {len(singles)} requests: p50 {spread(p50s)} ms, "
-              f"p99 {spread(p99s)} ms; sent at {median(achieved):.0f} requests/s; failed {failed}")
+        print(
+            f"\nsingle-article POST at {args.rate:g}/s open loop, {len(singles)} requests: p50 {spread(p50s)} ms, "
+            f"p99 {spread(p99s)} ms; sent at {median(achieved):.0f} requests/s; failed {failed}"
+        )
 
 
 if __name__ == "__main__":

@@ -30,16 +30,16 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import psutil
 
-from app import migrate
+from app.api.schemas import ArticleIn
 from app.config import Settings
-from app.db import make_engine, make_sessionmaker
-from app.pipeline import StoryService
-from app.schemas import ArticleIn
+from app.service.ingest import StoryService
+from app.store import migrate
+from app.store.db import make_engine, make_sessionmaker
 from bench import stream
 from bench.report import median, print_header, require_data, spread
 
@@ -60,8 +60,10 @@ class Run:
 def next_articles(count: int, *, start: datetime, days: float, seed: int = 5) -> list[ArticleIn]:
     """The stream measured after the stored history (same every run)."""
     corpus = stream.load_corpus()
-    return [ArticleIn(**stream.posted(a)) for a in
-            stream.articles(corpus, count=count, seed=seed, start=start, days=days, prefix="m")]
+    return [
+        ArticleIn(**stream.posted(a))
+        for a in stream.articles(corpus, count=count, seed=seed, start=start, days=days, prefix="m")
+    ]
 
 
 def stream_days(articles: int) -> float:
@@ -104,7 +106,9 @@ def make_service(settings: Settings, engine) -> StoryService:
     return StoryService(make_sessionmaker(engine), **options)
 
 
-def one_run(source: Path | None, articles: list[ArticleIn], batch: int, profiler: cProfile.Profile | None = None) -> Run:
+def one_run(
+    source: Path | None, articles: list[ArticleIn], batch: int, profiler: cProfile.Profile | None = None
+) -> Run:
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         db = copy_database(source, Path(tmp))
         settings = Settings(database_url=f"sqlite:///{db}")
@@ -130,8 +134,16 @@ def one_run(source: Path | None, articles: list[ArticleIn], batch: int, profiler
             engine.dispose()
 
 
-def measure(source: Path | None, *, articles: int, batch: int, runs: int, days: float | None = None,
-            start: datetime = stream.DEFAULT_START, verbose: bool = True) -> list[Run]:
+def measure(
+    source: Path | None,
+    *,
+    articles: int,
+    batch: int,
+    runs: int,
+    days: float | None = None,
+    start: datetime = stream.DEFAULT_START,
+    verbose: bool = True,
+) -> list[Run]:
     """``runs`` runs of ingesting ``articles`` after the stored history of ``source``."""
     if days is None:
         days = stream_days(articles)
@@ -141,8 +153,11 @@ def measure(source: Path | None, *, articles: int, batch: int, runs: int, days: 
         run = one_run(source, stream_articles, batch)
         results.append(run)
         if verbose:
-            print(f"  run {k + 1}: {run.articles_per_second:.1f} articles/s, caches loaded in {run.load_seconds:.1f} s, "
-                  f"RSS {run.rss_bytes / 2**20:.0f} MiB, {run.created} created", flush=True)
+            print(
+                f"  run {k + 1}: {run.articles_per_second:.1f} articles/s, caches loaded in {run.load_seconds:.1f} s, "
+                f"RSS {run.rss_bytes / 2**20:.0f} MiB, {run.created} created",
+                flush=True,
+            )
     return results
 
 
@@ -156,10 +171,16 @@ def print_stages(runs: list[Run], articles: int) -> None:
     print(f"| prepare (off the lock: extract, embed, vectorise, fingerprint) | {per.get('prepare', 0.0):.3f} | |")
     for k in keys:
         if k not in ("transaction", "prepare"):
-            print(f"| {k} | {per[k]:.3f} | {100 * per[k] / transaction:.0f}% |" if transaction else f"| {k} | {per[k]:.3f} | |")
+            print(
+                f"| {k} | {per[k]:.3f} | {100 * per[k] / transaction:.0f}% |"
+                if transaction
+                else f"| {k} | {per[k]:.3f} | |"
+            )
     if transaction:
-        print(f"| other (key lookups, catch-up, inserts, source lines, change feed, commit) | {transaction - inside:.3f} | "
-              f"{100 * (transaction - inside) / transaction:.0f}% |")
+        print(
+            f"| other (key lookups, catch-up, inserts, source lines, change feed, commit) | {transaction - inside:.3f} | "
+            f"{100 * (transaction - inside) / transaction:.0f}% |"
+        )
     print(f"| whole transaction | {transaction:.3f} | 100% |")
     spans = [1000 * r.stages.get("transaction", 0.0) / articles for r in runs]
     print(f"\ntime per article inside the write lock: {spread(spans, 3)} ms (goal <= 1 ms with 10k stored)")
@@ -190,8 +211,10 @@ def main(argv: list[str] | None = None) -> None:
     print_header("whole ingest, one process, SQLite on disk")
     source = args.from_db
     stored = stored_count(source) if source else 0
-    print(f"{stored} articles stored; ingesting {args.articles} more in batches of {args.batch}; {args.runs} runs",
-          flush=True)
+    print(
+        f"{stored} articles stored; ingesting {args.articles} more in batches of {args.batch}; {args.runs} runs",
+        flush=True,
+    )
     runs = measure(source, articles=args.articles, batch=args.batch, runs=args.runs, days=args.days)
     print(f"\nthroughput: {spread([r.articles_per_second for r in runs])} articles/s")
     print(f"cache rebuild at start (StoryService.load): {spread([r.load_seconds for r in runs])} s")

@@ -18,8 +18,8 @@ import tracemalloc
 from pathlib import Path
 
 from app.config import Settings
-from app.db import make_engine, make_sessionmaker
-from app.pipeline import StoryService
+from app.service.ingest import StoryService
+from app.store.db import make_engine, make_sessionmaker
 from bench.report import print_header
 
 
@@ -45,8 +45,10 @@ def main(argv: list[str] | None = None) -> None:
     held = len(service.index.article_story_)
     sites = snapshot.statistics("lineno")
     total = sum(site.size for site in sites)
-    print(f"{held} articles and {len(service.index.stories_)} stories in the index window; "
-          f"{total / 2**20:.0f} MiB traced, {total / max(held, 1):,.0f} bytes an article")
+    print(
+        f"{held} articles and {len(service.index.stories_)} stories in the index window; "
+        f"{total / 2**20:.0f} MiB traced, {total / max(held, 1):,.0f} bytes an article"
+    )
     print("\n| bytes an article | allocated at |")
     print("|---|---|")
     for site in sites[: args.top]:

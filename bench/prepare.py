@@ -54,12 +54,16 @@ def main(argv: list[str] | None = None) -> None:
     templates, rows = warmed_rows(args.articles, args.seed)
     n = len(rows)
     received = datetime.now(UTC)
-    drafts = [Draft(a["title"], a["text"], None, a["source"], datetime.fromisoformat(a["published_at"]), received)
-              for a in rows]
+    drafts = [
+        Draft(a["title"], a["text"], None, a["source"], datetime.fromisoformat(a["published_at"]), received)
+        for a in rows
+    ]
     extracted = [extract_text(a["text"], a["source"], templates).text for a in rows]
     embedded = [embed.embed(a["title"], t) for a, t in zip(rows, extracted)]
-    print(f"{n} articles, {sum(len(a['text']) for a in rows) / n:.0f} characters as posted; encoder "
-          f"{embed.EMBEDDING_SCHEME['runtime']}, first {embed.MAX_TOKENS} tokens; median of {args.runs} runs\n")
+    print(
+        f"{n} articles, {sum(len(a['text']) for a in rows) / n:.0f} characters as posted; encoder "
+        f"{embed.EMBEDDING_SCHEME['runtime']}, first {embed.MAX_TOKENS} tokens; median of {args.runs} runs\n"
+    )
     stages = {
         "extract": (lambda: [extract_text(a["text"], a["source"], templates) for a in rows], None),
         "embed": (lambda: [embed.embed(a["title"], t) for a, t in zip(rows, extracted)], forget_embeddings),
@@ -73,8 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, seconds in results.items():
         print(f"| {name} | {1000 * median(seconds) / n:.3f} |")
     print(f"| **prepare, whole** | **{1000 * median(whole) / n:.3f}** |")
-    print(f"\ntext -> prepared article, one core: {spread([n / s for s in whole], 0)} articles/s "
-          "(goal >= 1,000)")
+    print(f"\ntext -> prepared article, one core: {spread([n / s for s in whole], 0)} articles/s (goal >= 1,000)")
     without = [sum(results[k][i] for k in results if k != "embed") for i in range(args.runs)]
     print(f"the same without the encoder: {spread([n / s for s in without], 0)} articles/s")
 

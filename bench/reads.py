@@ -38,8 +38,10 @@ START_TIMEOUT = 1800.0
 
 def story_reads(ids: list[int]):
     """Half first pages of the listing, half one random story."""
+
     def pick(rng: random.Random) -> tuple[str, str]:
         return ("list", "/v1/clusters") if rng.random() < 0.5 else ("one", f"/v1/clusters/{rng.choice(ids)}")
+
     return pick
 
 
@@ -83,8 +85,12 @@ def main(argv: list[str] | None = None) -> None:
     print_header("reads under concurrent readers")
     with sqlite3.connect(args.db) as connection:
         stored = connection.execute("SELECT count(*) FROM articles").fetchone()[0]
-        ids = [r[0] for r in connection.execute(
-            "SELECT id FROM clusters WHERE merged_into IS NULL AND article_count > 0 ORDER BY random() LIMIT 5000")]
+        ids = [
+            r[0]
+            for r in connection.execute(
+                "SELECT id FROM clusters WHERE merged_into IS NULL AND article_count > 0 ORDER BY random() LIMIT 5000"
+            )
+        ]
     print(f"{stored} articles stored, {args.readers} readers, {args.seconds:g} s a run, {args.runs} runs", flush=True)
     results = {"list": {"p50": [], "p99": []}, "one": {"p50": [], "p99": []}}
     rates = []
@@ -101,9 +107,12 @@ def main(argv: list[str] | None = None) -> None:
                 for route, values in latencies.items():
                     results[route]["p50"].append(1000 * percentile(values, 50))
                     results[route]["p99"].append(1000 * percentile(values, 99))
-                print(f"  run {run + 1}: {total / args.seconds:.0f} requests/s; list p50 "
-                      f"{results['list']['p50'][-1]:.1f} ms p99 {results['list']['p99'][-1]:.1f} ms; one p50 "
-                      f"{results['one']['p50'][-1]:.1f} ms p99 {results['one']['p99'][-1]:.1f} ms", flush=True)
+                print(
+                    f"  run {run + 1}: {total / args.seconds:.0f} requests/s; list p50 "
+                    f"{results['list']['p50'][-1]:.1f} ms p99 {results['list']['p99'][-1]:.1f} ms; one p50 "
+                    f"{results['one']['p50'][-1]:.1f} ms p99 {results['one']['p99'][-1]:.1f} ms",
+                    flush=True,
+                )
             floor = asyncio.run(read_for(server.url, liveness_reads, args.readers, args.seconds, 0))["healthz"]
         finally:
             server.stop()
@@ -112,8 +121,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"| GET /v1/clusters | {spread(results['list']['p50'])} | {spread(results['list']['p99'])} |")
     print(f"| GET /v1/clusters/{{id}} | {spread(results['one']['p50'])} | {spread(results['one']['p99'])} |")
     print(f"requests/s (both routes): {spread(rates, 0)}")
-    print(f"floor, GET /healthz alone with the same readers (one run): p50 {1000 * percentile(floor, 50):.1f} ms, "
-          f"p99 {1000 * percentile(floor, 99):.1f} ms, {len(floor) / args.seconds:.0f} requests/s")
+    print(
+        f"floor, GET /healthz alone with the same readers (one run): p50 {1000 * percentile(floor, 50):.1f} ms, "
+        f"p99 {1000 * percentile(floor, 99):.1f} ms, {len(floor) / args.seconds:.0f} requests/s"
+    )
 
 
 if __name__ == "__main__":

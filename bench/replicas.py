@@ -48,9 +48,10 @@ def stream(synthetic: bool, generated: int = 0) -> tuple[str, list[dict]]:
         corpus = news.load_corpus()
         articles = news.articles(corpus, count=generated, seed=5, days=max(1.0, generated / 1400), prefix="r")
         return f"bench.stream, {generated} articles over {max(1.0, generated / 1400):g} days", [
-            news.posted(a) for a in articles]
+            news.posted(a) for a in articles
+        ]
     if not synthetic and DATA.exists():
-        from app.evaluate import read_jsonl
+        from evaluation.evaluate import read_jsonl
         from tests.test_replicas import as_posted, syndicated
 
         return "giveme5w1h + syndicated copies", [as_posted(r) for r in syndicated(read_jsonl(DATA))]
@@ -102,8 +103,9 @@ def stage_seconds(urls: list[str]) -> dict[str, float]:
     return dict(totals)
 
 
-def one_run(n: int, articles: list[dict], clients: int, batch: int, directory: Path,
-            workers: int | None = None) -> tuple[float, dict[str, float]]:
+def one_run(
+    n: int, articles: list[dict], clients: int, batch: int, directory: Path, workers: int | None = None
+) -> tuple[float, dict[str, float]]:
     settings = {} if workers is None else {"workers": str(workers)}
     with fresh_database("postgresql", directory) as database_url:
         servers = [Server(database_url, directory / f"bench-{n}-{i}.log", **settings) for i in range(n)]
@@ -127,12 +129,18 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--synthetic", action="store_true", help="invented news even when the labelled set exists")
     parser.add_argument("--workers", type=int, help="STORIES_WORKERS of every replica (default: one per core)")
-    parser.add_argument("--generated", type=int, default=0,
-                        help="post this many bench.stream articles (a crawl in time order) instead of the labelled set")
+    parser.add_argument(
+        "--generated",
+        type=int,
+        default=0,
+        help="post this many bench.stream articles (a crawl in time order) instead of the labelled set",
+    )
     args = parser.parse_args()
     name, articles = stream(args.synthetic, args.generated)
-    print(f"stream: {name}, {len(articles)} articles; {args.clients} clients, batches of {args.batch}, "
-          f"STORIES_WORKERS={args.workers if args.workers is not None else 'one per core'}, median of {args.runs} runs")
+    print(
+        f"stream: {name}, {len(articles)} articles; {args.clients} clients, batches of {args.batch}, "
+        f"STORIES_WORKERS={args.workers if args.workers is not None else 'one per core'}, median of {args.runs} runs"
+    )
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-replicas-") as tmp:
         for n in args.replicas:
@@ -153,7 +161,9 @@ def main() -> None:
     for n, rate, per_article in rows:
         inside = sum(v for k, v in per_article.items() if k in INSIDE)
         print(f"| {n} | {rate:.1f} | {rate / base:.2f}x | {inside:.1f} |")
-    print("\nms per article by stage (summed over replicas; `transaction` also counts waiting for the lock and commit):")
+    print(
+        "\nms per article by stage (summed over replicas; `transaction` also counts waiting for the lock and commit):"
+    )
     for n, _, per_article in rows:
         print(f"  {n}: " + ", ".join(f"{k} {v:.1f}" for k, v in per_article.items()))
 

@@ -46,10 +46,10 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event, insert
 
-from app import migrate
 from app.config import Settings
-from app.db import make_engine
-from app.models import Article, Cluster, Setting, SourceLine
+from app.store import migrate
+from app.store.db import make_engine
+from app.store.models import Article, Cluster, Setting, SourceLine
 from bench import stream
 from bench.report import print_header, require_data
 from clustering import embed, fingerprint
@@ -89,8 +89,9 @@ def build_segment(job: tuple[int, int, int, float, float, float]) -> tuple[list[
     lines: Counter = Counter()
     by_url: dict[str, int] = {}
     start = datetime.fromtimestamp(start_ts, UTC)
-    for i, a in enumerate(stream.articles(_corpus, count=count, seed=seed, start=start, days=days,
-                                          prefix=f"h{index}-", with_body=True)):
+    for i, a in enumerate(
+        stream.articles(_corpus, count=count, seed=seed, start=start, days=days, prefix=f"h{index}-", with_body=True)
+    ):
         published = datetime.fromisoformat(a["published_at"].replace("Z", "+00:00"))
         body = a["body"]
         page_lines = a["text"].splitlines()
@@ -101,9 +102,14 @@ def build_segment(job: tuple[int, int, int, float, float, float]) -> tuple[list[
         story = stories.get(a["label"])
         if story is None:
             story = stories[a["label"]] = {
-                "first": i, "title": a["title"], "summary": body.split("\n", 1)[0][:400],
-                "terms": Counter(), "sources": Counter(), "count": 0,
-                "first_published_at": published, "last_published_at": published,
+                "first": i,
+                "title": a["title"],
+                "summary": body.split("\n", 1)[0][:400],
+                "terms": Counter(),
+                "sources": Counter(),
+                "count": 0,
+                "first_published_at": published,
+                "last_published_at": published,
             }
         story["count"] += 1
         story["sources"][a["source"]] += 1
@@ -111,32 +117,43 @@ def build_segment(job: tuple[int, int, int, float, float, float]) -> tuple[list[
         story["first_published_at"] = min(story["first_published_at"], published)
         story["last_published_at"] = max(story["last_published_at"], published)
         by_url[a["url"]] = i
-        rows.append({
-            "url": a["url"],
-            "title": a["title"],
-            "source": a["source"],
-            "language": "en",
-            "published_at": published,
-            "received_at": published + timedelta(minutes=5),
-            "input_format": "text",
-            "raw": a["text"],
-            "text": body,
-            "removed": {"template": len(template)},
-            "signature": fingerprint.to_bytes(fingerprint.signature(words(body))),
-            **_vectors(a["title"], body, published.timestamp() >= embed_from_ts),
-            "label": a["label"],
-            "copy_index": by_url.get(a["copy_of"]) if a["copy_of"] else None,
-        })
+        rows.append(
+            {
+                "url": a["url"],
+                "title": a["title"],
+                "source": a["source"],
+                "language": "en",
+                "published_at": published,
+                "received_at": published + timedelta(minutes=5),
+                "input_format": "text",
+                "raw": a["text"],
+                "text": body,
+                "removed": {"template": len(template)},
+                "signature": fingerprint.to_bytes(fingerprint.signature(words(body))),
+                **_vectors(a["title"], body, published.timestamp() >= embed_from_ts),
+                "label": a["label"],
+                "copy_index": by_url.get(a["copy_of"]) if a["copy_of"] else None,
+            }
+        )
     summaries = []
     for label, s in stories.items():
-        summaries.append({
-            "label": label, "first": s["first"], "title": s["title"], "summary": s["summary"],
-            "keywords": [t for t, _ in s["terms"].most_common(8)],
-            "sources": [{"name": name, "articles": n}
-                        for name, n in sorted(s["sources"].items(), key=lambda kv: (-kv[1], kv[0]))],
-            "article_count": s["count"], "source_count": len(s["sources"]),
-            "first_published_at": s["first_published_at"], "last_published_at": s["last_published_at"],
-        })
+        summaries.append(
+            {
+                "label": label,
+                "first": s["first"],
+                "title": s["title"],
+                "summary": s["summary"],
+                "keywords": [t for t, _ in s["terms"].most_common(8)],
+                "sources": [
+                    {"name": name, "articles": n}
+                    for name, n in sorted(s["sources"].items(), key=lambda kv: (-kv[1], kv[0]))
+                ],
+                "article_count": s["count"],
+                "source_count": len(s["sources"]),
+                "first_published_at": s["first_published_at"],
+                "last_published_at": s["last_published_at"],
+            }
+        )
     return rows, summaries, lines
 
 
@@ -163,8 +180,9 @@ def _bulk_engine(path: Path):
     return engine
 
 
-def seed(db: Path, stored: int, *, end: datetime, history_days: float, seed: int, workers: int,
-         progress: bool = True) -> dict:
+def seed(
+    db: Path, stored: int, *, end: datetime, history_days: float, seed: int, workers: int, progress: bool = True
+) -> dict:
     """Create ``db`` (which must not exist) holding ``stored`` articles; returns counts."""
     if db.exists():
         raise SystemExit(f"{db} exists: the loader only creates new databases (delete it first)")
@@ -182,40 +200,65 @@ def seed(db: Path, stored: int, *, end: datetime, history_days: float, seed: int
     embed_from = end - timedelta(days=Settings.model_fields["index_horizon_days"].default + AssignParams().window_days)
     for k in range(segments):
         n = min(SEGMENT, stored - done)
-        jobs.append((k, n, seed * 1_000_003 + k, (start + timedelta(days=done / per_day)).timestamp(),
-                     max(n / per_day, 0.01), embed_from.timestamp()))
+        jobs.append(
+            (
+                k,
+                n,
+                seed * 1_000_003 + k,
+                (start + timedelta(days=done / per_day)).timestamp(),
+                max(n / per_day, 0.01),
+                embed_from.timestamp(),
+            )
+        )
         done += n
     next_article, next_cluster = 1, 1
     lines: Counter = Counter()
     now = datetime.now(UTC)
     with engine.begin() as connection:
-        connection.execute(insert(Setting), [{"key": "fingerprint_scheme", "value": fingerprint.SCHEME},
-                                             {"key": "embedding_scheme", "value": embed.EMBEDDING_SCHEME},
-                                             {"key": "term_scheme", "value": TERM_SCHEME}])
+        connection.execute(
+            insert(Setting),
+            [
+                {"key": "fingerprint_scheme", "value": fingerprint.SCHEME},
+                {"key": "embedding_scheme", "value": embed.EMBEDDING_SCHEME},
+                {"key": "term_scheme", "value": TERM_SCHEME},
+            ],
+        )
     with multiprocessing.get_context("fork").Pool(workers, initializer=_load) as pool:
         for rows, summaries, segment_lines in pool.imap(build_segment, jobs):
             cluster_of = {}
             cluster_rows = []
             for s in summaries:
                 cluster_of[s["label"]] = next_cluster
-                cluster_rows.append({
-                    "id": next_cluster, "merged_into": None, "title": s["title"], "summary": s["summary"],
-                    "keywords": s["keywords"], "sources": s["sources"], "article_count": s["article_count"],
-                    "source_count": s["source_count"], "first_published_at": s["first_published_at"],
-                    "last_published_at": s["last_published_at"], "created_at": s["first_published_at"],
-                    "updated_at": s["last_published_at"], "representative_article_id": next_article + s["first"],
-                })
+                cluster_rows.append(
+                    {
+                        "id": next_cluster,
+                        "merged_into": None,
+                        "title": s["title"],
+                        "summary": s["summary"],
+                        "keywords": s["keywords"],
+                        "sources": s["sources"],
+                        "article_count": s["article_count"],
+                        "source_count": s["source_count"],
+                        "first_published_at": s["first_published_at"],
+                        "last_published_at": s["last_published_at"],
+                        "created_at": s["first_published_at"],
+                        "updated_at": s["last_published_at"],
+                        "representative_article_id": next_article + s["first"],
+                    }
+                )
                 next_cluster += 1
             article_rows = []
             for i, r in enumerate(rows):
                 copy = r.pop("copy_index")
-                article_rows.append({
-                    **{k: v for k, v in r.items() if k != "label"},
-                    "id": next_article + i,
-                    "external_id": None,
-                    "cluster_id": cluster_of[r["label"]],
-                    "duplicate_of": None if copy is None else next_article + copy,
-                })
+                article_rows.append(
+                    {
+                        **{k: v for k, v in r.items() if k != "label"},
+                        "id": next_article + i,
+                        "external_id": None,
+                        "cluster_id": cluster_of[r["label"]],
+                        "duplicate_of": None if copy is None else next_article + copy,
+                    }
+                )
             next_article += len(rows)
             lines.update(segment_lines)
             with engine.begin() as connection:
@@ -223,8 +266,11 @@ def seed(db: Path, stored: int, *, end: datetime, history_days: float, seed: int
                 connection.execute(insert(Article), article_rows)
             if progress:
                 seconds = time.perf_counter() - began
-                print(f"  {next_article - 1} articles, {next_cluster - 1} stories, "
-                      f"{(next_article - 1) / seconds:.0f} rows/s", flush=True)
+                print(
+                    f"  {next_article - 1} articles, {next_cluster - 1} stories, "
+                    f"{(next_article - 1) / seconds:.0f} rows/s",
+                    flush=True,
+                )
     with engine.begin() as connection:
         batch = [{"source": s, "fingerprint": fp, "pages": n} for (s, fp), n in lines.items()]
         for i in range(0, len(batch), 50_000):
@@ -232,16 +278,25 @@ def seed(db: Path, stored: int, *, end: datetime, history_days: float, seed: int
         connection.exec_driver_sql("ANALYZE")
     engine.dispose()
     seconds = time.perf_counter() - began
-    return {"articles": next_article - 1, "stories": next_cluster - 1, "source_lines": len(lines),
-            "seconds": seconds, "rows_per_second": (next_article - 1) / seconds, "loaded_at": now.isoformat()}
+    return {
+        "articles": next_article - 1,
+        "stories": next_cluster - 1,
+        "source_lines": len(lines),
+        "seconds": seconds,
+        "rows_per_second": (next_article - 1) / seconds,
+        "loaded_at": now.isoformat(),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", type=Path, required=True, help="SQLite file to create")
     parser.add_argument("--stored", type=int, required=True, help="articles to store")
-    parser.add_argument("--end", default=stream.DEFAULT_START.date().isoformat(),
-                        help="newest published day of the history (benchmark streams start here)")
+    parser.add_argument(
+        "--end",
+        default=stream.DEFAULT_START.date().isoformat(),
+        help="newest published day of the history (benchmark streams start here)",
+    )
     parser.add_argument("--history-days", type=float, default=730.0)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--workers", type=int, default=2)
@@ -249,11 +304,12 @@ def main(argv: list[str] | None = None) -> None:
     require_data()
     print_header("bulk loader for benchmarks (bypasses story assignment)")
     end = datetime.fromisoformat(args.end).replace(tzinfo=UTC)
-    result = seed(args.db, args.stored, end=end, history_days=args.history_days, seed=args.seed,
-                  workers=args.workers)
+    result = seed(args.db, args.stored, end=end, history_days=args.history_days, seed=args.seed, workers=args.workers)
     size = args.db.stat().st_size / 1e9
-    print(f"stored {result['articles']} articles in {result['stories']} stories, {result['source_lines']} source "
-          f"lines, {size:.2f} GB, in {result['seconds']:.0f} s ({result['rows_per_second']:.0f} articles/s)")
+    print(
+        f"stored {result['articles']} articles in {result['stories']} stories, {result['source_lines']} source "
+        f"lines, {size:.2f} GB, in {result['seconds']:.0f} s ({result['rows_per_second']:.0f} articles/s)"
+    )
 
 
 if __name__ == "__main__":

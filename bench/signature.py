@@ -22,7 +22,6 @@ It also checks, on a sample, that the service's signature equals datasketch's bi
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import time
 from collections.abc import Callable
@@ -93,8 +92,9 @@ def verify(tokens_list: list[list[str]]) -> tuple[int, int]:
     equal = 0
     for tokens in tokens_list:
         hashes = fingerprint.shingle_hashes(tokens)
-        m = MinHash(num_perm=fingerprint.NUM_PERM, seed=fingerprint.SEED, scheme=fingerprint.PERMUTATION_SCHEME,
-                    hashfunc=int)
+        m = MinHash(
+            num_perm=fingerprint.NUM_PERM, seed=fingerprint.SEED, scheme=fingerprint.PERMUTATION_SCHEME, hashfunc=int
+        )
         m.update_batch([int(h) for h in hashes])
         equal += bool(np.array_equal(m.hashvalues.astype(np.uint32), fingerprint.signature(tokens)))
     return equal, len(tokens_list)
@@ -126,12 +126,16 @@ def main(argv: list[str] | None = None) -> None:
     tokens = [words(t) for t in extracted]
     hashes = [fingerprint.shingle_hashes(t) for t in tokens]
     received = datetime.now(UTC)
-    drafts = [Draft(a["title"], a["text"], None, a["source"], datetime.fromisoformat(a["published_at"]), received)
-              for a in rows]
+    drafts = [
+        Draft(a["title"], a["text"], None, a["source"], datetime.fromisoformat(a["published_at"]), received)
+        for a in rows
+    ]
     mean_words = sum(map(len, tokens)) / n
-    print(f"{n} articles ({sum(len(a['text']) for a in rows) / n:.0f} characters as posted, {mean_words:.0f} words "
-          f"after extraction, {sum(h.size for h in hashes) / n:.0f} distinct 5-word shingles); median of {args.runs} "
-          "runs after a warm-up\n")
+    print(
+        f"{n} articles ({sum(len(a['text']) for a in rows) / n:.0f} characters as posted, {mean_words:.0f} words "
+        f"after extraction, {sum(h.size for h in hashes) / n:.0f} distinct 5-word shingles); median of {args.runs} "
+        "runs after a warm-up\n"
+    )
 
     def text_to_signature() -> None:
         for a in rows:
@@ -177,11 +181,15 @@ def main(argv: list[str] | None = None) -> None:
     print(f"| datasketch update per shingle, text→signature | {spread(update_full, 0)} |")
     ratio_batch = median(rate(whole)) / median(batch_full)
     ratio_update = median(rate(whole)) / median(update_full)
-    print(f"\nservice text→signature vs datasketch update_batch: {ratio_batch:.1f}x; vs update per shingle: "
-          f"{ratio_update:.1f}x (same articles, same process)")
+    print(
+        f"\nservice text→signature vs datasketch update_batch: {ratio_batch:.1f}x; vs update per shingle: "
+        f"{ratio_update:.1f}x (same articles, same process)"
+    )
     equal, compared = verify(tokens[:200])
-    print(f"bit-for-bit check: {equal}/{compared} service signatures equal datasketch MinHash.update_batch "
-          "(seed, affine32, fed the service's shingle hashes)")
+    print(
+        f"bit-for-bit check: {equal}/{compared} service signatures equal datasketch MinHash.update_batch "
+        "(seed, affine32, fed the service's shingle hashes)"
+    )
     if equal != compared:
         raise SystemExit("signature mismatch")
 

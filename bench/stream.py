@@ -15,7 +15,7 @@ Each story is reported by several outlets:
   by several outlets (a credit line added or the last sentence cut);
 * every page is wrapped in its outlet's template (menu, "Trending" headlines of other
   stories, ads between paragraphs, share bar, related posts with dates, footer), as
-  ``app.variants.wrap`` does for the labelled sets;
+  ``evaluation.variants.wrap`` does for the labelled sets;
 * ``published_at`` is spread over ``--days``; a story's reports follow its first one
   by hours to a few days. Lines come out in published order.
 
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from app.variants import _ADS, _SECTIONS, _SHARE  # the labelled variants' page furniture, for one look
+from evaluation.variants import _ADS, _SECTIONS, _SHARE  # the labelled variants' page furniture, for one look
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SETS = ("giveme5w1h", "wikiref220", "seeds", "uci_titles")
@@ -88,7 +88,7 @@ def split_sentences(text: str, min_words: int = 5, max_words: int = 80) -> list[
     for line in text.splitlines():
         for sentence in _SENTENCE.split(line.strip()):
             n = len(sentence.split())
-            if min_words <= n <= max_words and sentence[-1:] in '.!?"\')':
+            if min_words <= n <= max_words and sentence[-1:] in ".!?\"')":
                 found.append(sentence)
     return found
 
@@ -198,20 +198,30 @@ def make_outlets(n: int, seed: int) -> list[Outlet]:
                 menu=tuple(rng.sample(_SECTIONS, k=7)),
                 ads=tuple(rng.sample(_ADS, k=3)),
                 share=rng.choice(_SHARE),
-                footer=(f"\u00a9 {rng.randint(2015, 2024)} {name}. All rights reserved.",
-                        "About us | Contact | Privacy Policy | Terms of Use"),
+                footer=(
+                    f"\u00a9 {rng.randint(2015, 2024)} {name}. All rights reserved.",
+                    "About us | Contact | Privacy Policy | Terms of Use",
+                ),
             )
         )
     return outlets
 
 
-def page(outlet: Outlet, title: str, body: Sequence[str], when: datetime, others: Sequence[str],
-         rng: random.Random) -> str:
+def page(
+    outlet: Outlet, title: str, body: Sequence[str], when: datetime, others: Sequence[str], rng: random.Random
+) -> str:
     """The page text a crawler extracts: the article inside its outlet's template."""
     trending = rng.sample(list(others), k=min(5, len(others)))
     related = rng.sample(list(others), k=min(3, len(others)))
-    lines = [outlet.name, "  ".join(outlet.menu), "Trending", *[f"\u2022 {t}" for t in trending], "Search", title,
-             f"By Staff Reporter {when:%B} {when.day}, {when:%Y}"]
+    lines = [
+        outlet.name,
+        "  ".join(outlet.menu),
+        "Trending",
+        *[f"\u2022 {t}" for t in trending],
+        "Search",
+        title,
+        f"By Staff Reporter {when:%B} {when.day}, {when:%Y}",
+    ]
     for i, paragraph in enumerate(body):
         lines.append(paragraph)
         if i in (1, 4):
@@ -310,7 +320,9 @@ def articles(
         title, core = _story(corpus, pool, rng)
         n_writeups = 1 + min(int(rng.expovariate(1.0 / (MEAN_WRITEUPS - 1))), 11)
         reporters = rng.sample(sites, k=min(len(sites), n_writeups + 9))
-        delays = sorted([0.0] + [min(rng.expovariate(1.0 / (MEAN_DELAY_HOURS * 3600)), MAX_DELAY) for _ in range(n_writeups - 1)])
+        delays = sorted(
+            [0.0] + [min(rng.expovariate(1.0 / (MEAN_DELAY_HOURS * 3600)), MAX_DELAY) for _ in range(n_writeups - 1)]
+        )
         for i in range(n_writeups):
             sentences = core if i == 0 else rewrite(core, pool, rng)
             headline = title if i == 0 else retitle(title, rng)
@@ -363,8 +375,9 @@ def main(argv: list[str] | None = None) -> None:
     labels = set()
     n = copies = 0
     try:
-        for article in articles(corpus, count=args.articles, seed=args.seed, start=start, days=args.days,
-                                outlets=args.outlets):
+        for article in articles(
+            corpus, count=args.articles, seed=args.seed, start=start, days=args.days, outlets=args.outlets
+        ):
             out.write(json.dumps(article, ensure_ascii=False) + "\n")
             n += 1
             copies += article["copy_of"] is not None
@@ -374,8 +387,11 @@ def main(argv: list[str] | None = None) -> None:
         if out is not sys.stdout:
             out.close()
     seconds = time.perf_counter() - began
-    print(f"wrote {n} articles ({len(labels)} stories, {copies} syndicated copies) from {len(corpus.bodies)} real "
-          f"bodies to {args.out} in {seconds:.1f} s ({n / seconds:.0f} articles/s)", file=sys.stderr)
+    print(
+        f"wrote {n} articles ({len(labels)} stories, {copies} syndicated copies) from {len(corpus.bodies)} real "
+        f"bodies to {args.out} in {seconds:.1f} s ({n / seconds:.0f} articles/s)",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ Scoring (``score``): every story active within ``window_days`` of the article's
                          in other words
 
 and its score is the probability, under a logistic model (``DecisionModel``, fitted by
-``app.calibrate`` on labelled news and shipped as ``decision.json``), that the
+``evaluation.calibrate`` on labelled news and shipped as ``decision.json``), that the
 article belongs to that story. The article joins the best story when its score
 reaches ``threshold``; other stories at ``merge_threshold`` or above are merged in.
 
@@ -93,7 +93,9 @@ def load_calibration(path: Path = MODEL_PATH) -> dict:
     if list(data["features"]) != list(FEATURES):
         raise ValueError(f"{path} was fitted on features {data['features']}, this build uses {FEATURES}")
     if "headline" not in data:
-        raise ValueError(f"{path} has no headline model: it predates this build; use the shipped clustering/decision.json")
+        raise ValueError(
+            f"{path} has no headline model: it predates this build; use the shipped clustering/decision.json"
+        )
     return data
 
 
@@ -102,7 +104,7 @@ CALIBRATION = load_calibration()
 
 @dataclass(frozen=True)
 class AssignParams:
-    """Decision parameters; the models and thresholds come from ``app.calibrate``."""
+    """Decision parameters; the models and thresholds come from ``evaluation.calibrate``."""
 
     threshold: float = CALIBRATION["threshold"]
     merge_threshold: float = CALIBRATION["merge_threshold"]
@@ -221,8 +223,11 @@ class _Story:
         per field), kept until the story changes, so scoring reads one array per story."""
         if self._flat is None:
             sums = [self.sums[name] for name in FIELDS]
-            self._flat = (np.concatenate([x.indices for x in sums]), np.concatenate([x.data for x in sums]),
-                          np.array([x.nnz for x in sums]))
+            self._flat = (
+                np.concatenate([x.indices for x in sums]),
+                np.concatenate([x.data for x in sums]),
+                np.array([x.nnz for x in sums]),
+            )
         return self._flat
 
 
@@ -676,8 +681,10 @@ def _field_nnz(member: ArticleFeatures | PackedFeatures, name: str) -> int:
 
 def _stack(members: list[ArticleFeatures | PackedFeatures], name: str) -> sp.csr_matrix:
     """One field of every member as the rows of one CSR matrix (float64)."""
-    parts = [m.field_arrays(name) if isinstance(m, PackedFeatures) else (m.field(name).indices, m.field(name).data)
-             for m in members]
+    parts = [
+        m.field_arrays(name) if isinstance(m, PackedFeatures) else (m.field(name).indices, m.field(name).data)
+        for m in members
+    ]
     indptr = np.zeros(len(parts) + 1, dtype=np.int64)
     np.cumsum([len(i) for i, _ in parts], out=indptr[1:])
     indices = np.concatenate([i for i, _ in parts]) if parts else np.empty(0, dtype=np.int32)

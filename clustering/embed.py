@@ -41,9 +41,15 @@ MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
 ARTEFACT_SHA256 = "9ecc8afe0d0e614f5ed89fadbf57a799d4406249be3447b6bc5f316003fa2f22"
 ARTEFACT_NAME = "all-minilm-l6-v2-int8.onnx"
 # Recorded beside stored embeddings: vectors from another model are not comparable.
-EMBEDDING_SCHEME = {"model": "sentence-transformers/all-MiniLM-L6-v2", "sha256": MODEL_SHA256,
-                    "runtime": "onnx-int8-per-channel", "artefact_sha256": ARTEFACT_SHA256,
-                    "max_tokens": MAX_TOKENS, "pooling": "mean", "dtype": "float16"}
+EMBEDDING_SCHEME = {
+    "model": "sentence-transformers/all-MiniLM-L6-v2",
+    "sha256": MODEL_SHA256,
+    "runtime": "onnx-int8-per-channel",
+    "artefact_sha256": ARTEFACT_SHA256,
+    "max_tokens": MAX_TOKENS,
+    "pooling": "mean",
+    "dtype": "float16",
+}
 BUILD_HINT = "build it with `make install`, or `python -m clustering.encoder_graph` in the service's environment"
 
 

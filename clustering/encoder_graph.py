@@ -103,7 +103,9 @@ def graph(tensors: dict[str, np.ndarray]) -> onnx.ModelProto:
         v = g.heads(g.dense(x, f"{p}.attention.self.value"), split, [1, 0, 2])
         weights = g.op("Softmax", [g.op("Mul", [g.op("MatMul", [q, k]), scale])], axis=-1)
         context = g.op("Reshape", [g.op("Transpose", [g.op("MatMul", [weights, v])], perm=[1, 0, 2]), merge])
-        x = g.layer_norm(g.op("Add", [x, g.dense(context, f"{p}.attention.output.dense")]), f"{p}.attention.output.LayerNorm")
+        x = g.layer_norm(
+            g.op("Add", [x, g.dense(context, f"{p}.attention.output.dense")]), f"{p}.attention.output.LayerNorm"
+        )
         inner = g.dense(x, f"{p}.intermediate.dense")
         # BERT's exact GELU, 0.5 x (1 + erf(x / sqrt 2)); ONNX Runtime fuses it into one kernel.
         erf = g.op("Erf", [g.op("Mul", [inner, root_half])])
@@ -147,7 +149,9 @@ def build(out: Path | None = None) -> Path:
     with zipfile.ZipFile(embed.model_zip()) as archive:
         weights = archive.read("model.safetensors")
     if hashlib.sha256(weights).hexdigest() != embed.MODEL_SHA256:
-        raise embed.ModelMissing(f"the installed all-MiniLM-L6-v2 weights are not the pinned ones ({embed.MODEL_SHA256})")
+        raise embed.ModelMissing(
+            f"the installed all-MiniLM-L6-v2 weights are not the pinned ones ({embed.MODEL_SHA256})"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_suffix(".partial")
     quantise(graph(load_safetensors(weights)), partial)

@@ -22,7 +22,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 
 from clustering.normalise import STOP_WORDS, fold, folded_words, words
@@ -241,7 +241,7 @@ def find_date(text: str, lines: int = 8) -> datetime | None:
         return None
     year, month, day, hour, minute = match.groups()
     try:
-        return datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), tzinfo=timezone.utc)
+        return datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), tzinfo=UTC)
     except ValueError:
         return None
 
@@ -315,7 +315,7 @@ def extract_html(html: str, source: str | None = None, templates: Templates | No
     published = None
     if metadata is not None and metadata.date:
         try:
-            published = datetime.fromisoformat(metadata.date).replace(tzinfo=timezone.utc)
+            published = datetime.fromisoformat(metadata.date).replace(tzinfo=UTC)
         except ValueError:
             published = None
     from_text = extract_text(main, source, templates) if main.strip() else Extraction(text="")

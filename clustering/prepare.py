@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
-from functools import cached_property
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 import numpy as np
 
@@ -110,8 +110,12 @@ def prepare_again(prepared: Prepared, draft: Draft, templates: Templates | None)
     rules drop anyway (a "trending" headline), and then nothing else changes."""
     extraction = _extract(draft, templates)
     if extraction.text == prepared.text:
-        return replace(prepared, removed=extraction.removed, line_fingerprints=extraction.line_fingerprints,
-                       template=extraction.template)
+        return replace(
+            prepared,
+            removed=extraction.removed,
+            line_fingerprints=extraction.line_fingerprints,
+            template=extraction.template,
+        )
     return _finish(draft, extraction, _untimed)
 
 

@@ -188,8 +188,12 @@ class Digest:
 
         def rank(article_id: int) -> tuple[bool, float, float, int]:
             m = self.members[article_id]
-            return (m.title is not None and bool(m.title.strip()), centrality.get(article_id, 0.0),
-                    -m.published_at.timestamp(), -article_id)
+            return (
+                m.title is not None and bool(m.title.strip()),
+                centrality.get(article_id, 0.0),
+                -m.published_at.timestamp(),
+                -article_id,
+            )
 
         return max(self.members, key=rank)
 
@@ -211,8 +215,10 @@ class Digest:
             title=headline,
             summary=lead(text),
             keywords=self.keywords(idf),
-            sources=[{"name": name, "articles": n}
-                     for name, n in sorted(self.outlets.items(), key=lambda kv: (-kv[1], kv[0]))],
+            sources=[
+                {"name": name, "articles": n}
+                for name, n in sorted(self.outlets.items(), key=lambda kv: (-kv[1], kv[0]))
+            ],
             article_count=len(self.members),
             source_count=len(self.outlets),
             first_published_at=min(times),

@@ -31,8 +31,13 @@ N_FEATURES = 1 << 20
 FIELDS = ("title", "body", "names")
 # Version 1 hashed content words as written; 2 stems title and body words; 3 keeps
 # weights as float32, the form they are stored in (``PackedFeatures.to_bytes``).
-TERM_SCHEME = {"hash": "FeatureHasher", "n_features": N_FEATURES, "stemmer": "snowball-english",
-               "dtype": "float32", "version": 3}
+TERM_SCHEME = {
+    "hash": "FeatureHasher",
+    "n_features": N_FEATURES,
+    "stemmer": "snowball-english",
+    "dtype": "float32",
+    "version": 3,
+}
 _HASHER = FeatureHasher(n_features=N_FEATURES, input_type="string", alternate_sign=False)
 
 

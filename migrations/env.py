@@ -7,8 +7,8 @@
 from alembic import context
 
 from app.config import Settings
-from app.db import make_engine
-from app.models import Base
+from app.store.db import make_engine
+from app.store.models import Base
 
 target_metadata = Base.metadata
 
@@ -28,7 +28,7 @@ def _run(connection) -> None:
     if connection.dialect.name == "sqlite":
         # Batch migrations rebuild SQLite tables (copy, drop, rename); dropping a table
         # that others reference fails while foreign keys are enforced. The pragma only
-        # takes effect outside a transaction, so it comes first; app.migrate turns
+        # takes effect outside a transaction, so it comes first; app.store.migrate turns
         # enforcement back on and checks every reference once the upgrade committed.
         # The raw driver connection, so no BEGIN is emitted first.
         connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")

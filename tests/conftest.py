@@ -17,8 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
+from app.api.factory import create_app
 from app.config import Settings
-from app.main import create_app
 
 # Apps built in the test process prepare articles in the request's thread: the same code
 # a worker process runs, without starting processes for each of the hundreds of apps the
@@ -78,4 +78,3 @@ def settings(database_url: str) -> Settings:
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as test_client:
         yield test_client
-

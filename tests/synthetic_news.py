@@ -66,8 +66,7 @@ KINDS = {
     "election": (
         "{person} wins {place} mayoral election",
         [
-            "{person} won the mayoral election in {place} on {weekday} with {number} votes, the election office "
-            "said.",
+            "{person} won the mayoral election in {place} on {weekday} with {number} votes, the election office said.",
             "The {org} candidate promised new bus routes and a freeze on parking fees.",
             "Turnout was the highest in twenty years, officials said, with long queues at polling stations in "
             "{place2}.",
@@ -166,7 +165,11 @@ def _fresh(rng: random.Random, used: set[str], parts: int) -> str:
 
 
 def make_stories(
-    count: int, *, seed: int, start: datetime = datetime(1995, 1, 1, 9, tzinfo=UTC), spacing: timedelta = timedelta(days=100)
+    count: int,
+    *,
+    seed: int,
+    start: datetime = datetime(1995, 1, 1, 9, tzinfo=UTC),
+    spacing: timedelta = timedelta(days=100),
 ) -> list[Story]:
     """``count`` events with made-up people and places, ``spacing`` apart from ``start``."""
     rng = random.Random(seed)

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from app.api.factory import create_app
 from app.config import Settings
-from app.main import create_app
 from tests.factories import article
 
 # -- articles written for these tests ------------------------------------------------
@@ -294,49 +294,117 @@ _FUTURE = (datetime.now(UTC) + timedelta(days=3)).isoformat()
 BAD_INPUT = [
     pytest.param(
         {"content": b'{"title": "Crane collapses", "text": ', "headers": JSON_HEADERS},
-        400, "invalid_json", "JSON", None, id="malformed-json",
+        400,
+        "invalid_json",
+        "JSON",
+        None,
+        id="malformed-json",
     ),
     pytest.param({"json": [article()]}, 400, "invalid_json", "JSON object", None, id="json-array-body"),
     pytest.param({"json": "a crane collapsed"}, 400, "invalid_json", "JSON object", None, id="json-string-body"),
     pytest.param({"json": 42}, 400, "invalid_json", "JSON object", None, id="json-number-body"),
-    pytest.param({"content": b"null", "headers": JSON_HEADERS}, 400, "invalid_json", "JSON object", None,
-                 id="json-null-body"),
-    pytest.param({"json": article(text=None)}, 422, "invalid", "text or html", None, id="missing-text-and-html"),
-    pytest.param({"json": article(html="<p>A crane fell.</p>")}, 422, "invalid", "text or html", None,
-                 id="both-text-and-html"),
-    pytest.param({"json": article(text="")}, 422, "invalid", "text must not be empty", None, id="empty-text"),
-    pytest.param({"json": article(text="  \n\t  \n")}, 422, "invalid", "text must not be empty", None,
-                 id="whitespace-only-text"),
-    pytest.param({"json": article(html="   ", text=None)}, 422, "invalid", "html must not be empty", None,
-                 id="whitespace-only-html"),
-    pytest.param({"json": article(title=42)}, 422, "invalid", "title", "title", id="title-is-a-number"),
-    pytest.param({"json": article(published_at=["2024-06-18T22:00:00Z"])}, 422, "invalid", "published_at",
-                 "published_at", id="published-at-is-a-list"),
-    pytest.param({"json": article(published_at="last Tuesday evening")}, 422, "invalid", "published_at",
-                 "published_at", id="published-at-unparseable"),
-    pytest.param({"json": article(published_at="1989-12-31T23:59:00Z")}, 422, "invalid", "1990",
-                 "published_at", id="published-at-before-1990"),
-    pytest.param({"json": article(published_at=_FUTURE)}, 422, "invalid", "future", "published_at",
-                 id="published-at-days-in-future"),
-    pytest.param({"json": article(url="ftp://news.example.com/world/putin-pyongyang-visit")}, 422, "invalid",
-                 "http", "url", id="url-ftp-scheme"),
-    pytest.param({"json": article(url="https:///world/putin-pyongyang-visit")}, 422, "invalid", "url", "url",
-                 id="url-without-host"),
-    pytest.param({"json": article(url="news.example.com/world/putin-pyongyang-visit")}, 422, "invalid", "url",
-                 "url", id="url-relative"),
-    pytest.param({"json": article(author="Jane Doe")}, 422, "invalid", "unknown field 'author'", "author",
-                 id="unknown-field"),
-    pytest.param({"json": article(text="Russian President\x00Vladimir Putin arrived in Pyongyang.")}, 422,
-                 "invalid", "NUL", "text", id="nul-in-text"),
-    pytest.param({"json": article(title="Putin\x00 in Pyongyang")}, 422, "invalid", "NUL", "title",
-                 id="nul-in-title"),
-    pytest.param({"json": article(source="   ")}, 422, "invalid", "source", "source", id="blank-source"),
-    pytest.param({"json": article(external_id="")}, 422, "invalid", "external_id", "external_id",
-                 id="empty-external-id"),
-    pytest.param({"json": article(url="https://news.example.com/" + "a" * 2100)}, 422, "invalid", "url", "url",
-                 id="url-too-long"),
     pytest.param(
-        {"content": b"", "headers": JSON_HEADERS}, 400, "invalid_json", "body", None, id="empty-body",
+        {"content": b"null", "headers": JSON_HEADERS}, 400, "invalid_json", "JSON object", None, id="json-null-body"
+    ),
+    pytest.param({"json": article(text=None)}, 422, "invalid", "text or html", None, id="missing-text-and-html"),
+    pytest.param(
+        {"json": article(html="<p>A crane fell.</p>")}, 422, "invalid", "text or html", None, id="both-text-and-html"
+    ),
+    pytest.param({"json": article(text="")}, 422, "invalid", "text must not be empty", None, id="empty-text"),
+    pytest.param(
+        {"json": article(text="  \n\t  \n")}, 422, "invalid", "text must not be empty", None, id="whitespace-only-text"
+    ),
+    pytest.param(
+        {"json": article(html="   ", text=None)},
+        422,
+        "invalid",
+        "html must not be empty",
+        None,
+        id="whitespace-only-html",
+    ),
+    pytest.param({"json": article(title=42)}, 422, "invalid", "title", "title", id="title-is-a-number"),
+    pytest.param(
+        {"json": article(published_at=["2024-06-18T22:00:00Z"])},
+        422,
+        "invalid",
+        "published_at",
+        "published_at",
+        id="published-at-is-a-list",
+    ),
+    pytest.param(
+        {"json": article(published_at="last Tuesday evening")},
+        422,
+        "invalid",
+        "published_at",
+        "published_at",
+        id="published-at-unparseable",
+    ),
+    pytest.param(
+        {"json": article(published_at="1989-12-31T23:59:00Z")},
+        422,
+        "invalid",
+        "1990",
+        "published_at",
+        id="published-at-before-1990",
+    ),
+    pytest.param(
+        {"json": article(published_at=_FUTURE)},
+        422,
+        "invalid",
+        "future",
+        "published_at",
+        id="published-at-days-in-future",
+    ),
+    pytest.param(
+        {"json": article(url="ftp://news.example.com/world/putin-pyongyang-visit")},
+        422,
+        "invalid",
+        "http",
+        "url",
+        id="url-ftp-scheme",
+    ),
+    pytest.param(
+        {"json": article(url="https:///world/putin-pyongyang-visit")},
+        422,
+        "invalid",
+        "url",
+        "url",
+        id="url-without-host",
+    ),
+    pytest.param(
+        {"json": article(url="news.example.com/world/putin-pyongyang-visit")},
+        422,
+        "invalid",
+        "url",
+        "url",
+        id="url-relative",
+    ),
+    pytest.param(
+        {"json": article(author="Jane Doe")}, 422, "invalid", "unknown field 'author'", "author", id="unknown-field"
+    ),
+    pytest.param(
+        {"json": article(text="Russian President\x00Vladimir Putin arrived in Pyongyang.")},
+        422,
+        "invalid",
+        "NUL",
+        "text",
+        id="nul-in-text",
+    ),
+    pytest.param({"json": article(title="Putin\x00 in Pyongyang")}, 422, "invalid", "NUL", "title", id="nul-in-title"),
+    pytest.param({"json": article(source="   ")}, 422, "invalid", "source", "source", id="blank-source"),
+    pytest.param(
+        {"json": article(external_id="")}, 422, "invalid", "external_id", "external_id", id="empty-external-id"
+    ),
+    pytest.param(
+        {"json": article(url="https://news.example.com/" + "a" * 2100)}, 422, "invalid", "url", "url", id="url-too-long"
+    ),
+    pytest.param(
+        {"content": b"", "headers": JSON_HEADERS},
+        400,
+        "invalid_json",
+        "body",
+        None,
+        id="empty-body",
     ),
 ]
 
@@ -636,9 +704,7 @@ def test_get_article_of_a_copy_shows_duplicate_of_and_cluster(client):
 
 
 def test_get_article_source_defaults_to_url_host_without_www(client):
-    created = client.post(
-        "/v1/articles", json=crane(url="https://www.dailyherald.example/crane", source=None)
-    ).json()
+    created = client.post("/v1/articles", json=crane(url="https://www.dailyherald.example/crane", source=None)).json()
     assert client.get(f"/v1/articles/{created['id']}").json()["source"] == "dailyherald.example"
 
 

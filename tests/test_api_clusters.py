@@ -8,7 +8,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from app.main import create_app
+from app.api.factory import create_app
 
 # -- seven invented stories; ferry (3 outlets) and museum (2 outlets) have several reports ----
 
@@ -343,21 +343,9 @@ GARBAGE_CURSORS = [
     pytest.param("latest", cursor_of(["latest", "2024-03-10T12:00:00+00:00", "3"]), id="string-id"),
     pytest.param("largest", cursor_of(["largest", "2", 3]), id="string-count"),
     pytest.param("largest", cursor_of(["latest", "2024-03-10T12:00:00+00:00", 3]), id="other-sort-order"),
-    pytest.param(
-        "largest",
-        cursor_of(["largest", True, 3]),
-        id="boolean-count"
-    ),
-    pytest.param(
-        "largest",
-        cursor_of(["largest", 10**30, 3]),
-        id="huge-count"
-    ),
-    pytest.param(
-        "latest",
-        cursor_of(["latest", "2024-03-10T12:00:00+00:00", 10**30]),
-        id="huge-cluster-id"
-    ),
+    pytest.param("largest", cursor_of(["largest", True, 3]), id="boolean-count"),
+    pytest.param("largest", cursor_of(["largest", 10**30, 3]), id="huge-count"),
+    pytest.param("latest", cursor_of(["latest", "2024-03-10T12:00:00+00:00", 10**30]), id="huge-cluster-id"),
 ]
 
 
@@ -390,8 +378,16 @@ def test_cursor_from_one_sort_order_is_refused_by_the_other(client, stories):
         ({"min_articles": 0}, "min_articles"),
         ({"q": "x" * 201}, "q"),
     ],
-    ids=["unknown-sort", "zero-limit", "limit-over-max", "limit-not-int", "bad-since", "bad-until",
-         "zero-min-articles", "q-too-long"],
+    ids=[
+        "unknown-sort",
+        "zero-limit",
+        "limit-over-max",
+        "limit-not-int",
+        "bad-since",
+        "bad-until",
+        "zero-min-articles",
+        "q-too-long",
+    ],
 )
 def test_invalid_list_parameter_is_422_json_error_naming_it(client, params, field):
     response = client.get("/v1/clusters", params=params)

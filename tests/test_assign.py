@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from functools import cache
-from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -15,7 +15,7 @@ from clustering.fingerprint import jaccard, signature
 from clustering.normalise import words
 from clustering.vectorise import features
 
-T0 = datetime(2026, 2, 3, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 2, 3, 8, 0, tzinfo=UTC)
 # Far outside the assignment window of a story published at T0.
 BEYOND_WINDOW = T0 + timedelta(days=AssignParams().window_days + 140)
 
@@ -412,7 +412,10 @@ def test_higher_threshold_turns_a_join_into_a_new_story():
 
 # -- headlines alone ----------------------------------------------------------
 
-HEADLINE = ("Alder River floods Port Calder, Riverside Bridge shut", "Alder River floods Port Calder, Riverside Bridge shut")
+HEADLINE = (
+    "Alder River floods Port Calder, Riverside Bridge shut",
+    "Alder River floods Port Calder, Riverside Bridge shut",
+)
 
 
 def test_headline_is_scored_by_the_headline_model(index):

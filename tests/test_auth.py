@@ -15,9 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr, ValidationError
 
-from app import deps
+from app.api import auth
+from app.api.factory import create_app
 from app.config import Settings
-from app.main import create_app
 from tests.factories import article
 from tests.servers import Server, free_port, serve_command, server_environment
 
@@ -73,7 +73,9 @@ def open_app(database_url: str) -> Iterator:
 def _routes(methods: set[str]) -> list[tuple[str, str]]:
     """(method, path) of every documented operation with one of ``methods``."""
     paths = create_app(Settings(database_url="sqlite://", api_key=None)).openapi()["paths"]
-    return sorted((method.upper(), path) for path, item in paths.items() for method in item if method.upper() in methods)
+    return sorted(
+        (method.upper(), path) for path, item in paths.items() for method in item if method.upper() in methods
+    )
 
 
 WRITE_ROUTES = [(m, p) for m, p in _routes(MUTATING) if p not in READ_ONLY_POSTS]
@@ -103,9 +105,7 @@ def test_the_service_has_write_routes_to_protect():
 
 @pytest.mark.parametrize("credentials", WRONG_CREDENTIALS.values(), ids=WRONG_CREDENTIALS.keys())
 @pytest.mark.parametrize(("method", "path"), WRITE_ROUTES)
-def test_every_write_without_the_right_bearer_token_is_401_and_stores_nothing(
-    open_app, method, path, credentials
-):
+def test_every_write_without_the_right_bearer_token_is_401_and_stores_nothing(open_app, method, path, credentials):
     client = open_app(api_key=WRITE_KEY, read_api_key=READ_KEY)
 
     response = _request(client, method, path, credentials)
@@ -176,8 +176,7 @@ def test_reads_stay_open_when_only_the_write_key_is_set(open_app, method, path):
 
 @pytest.mark.parametrize(
     "credentials",
-    [c for name, c in WRONG_CREDENTIALS.items() if name != "read-key"]
-    + [{"Authorization": f"Bearer {READ_KEY}x"}],
+    [c for name, c in WRONG_CREDENTIALS.items() if name != "read-key"] + [{"Authorization": f"Bearer {READ_KEY}x"}],
     ids=[name for name in WRONG_CREDENTIALS if name != "read-key"] + ["read-key-with-suffix"],
 )
 @pytest.mark.parametrize(("method", "path"), READ_ROUTES)
@@ -218,13 +217,13 @@ def test_unauthenticated_read_with_a_bad_parameter_is_401_not_a_validation_error
 def test_token_is_compared_with_hmac_compare_digest_on_equal_length_digests(open_app, monkeypatch):
     client = open_app(api_key=WRITE_KEY)
     calls: list[tuple[bytes, bytes]] = []
-    real = deps.hmac.compare_digest
+    real = auth.hmac.compare_digest
 
     def spy(a: bytes, b: bytes) -> bool:
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(deps.hmac, "compare_digest", spy)
+    monkeypatch.setattr(auth.hmac, "compare_digest", spy)
     for token in ("x", WRITE_KEY, WRITE_KEY * 40):
         client.post("/v1/articles", json=article(), headers=_bearer(token))
 
@@ -237,11 +236,11 @@ def test_token_is_compared_with_hmac_compare_digest_on_equal_length_digests(open
     [(WRITE_KEY, True), (READ_KEY, True), ("", False), (None, False), (WRITE_KEY + " ", False), ("w", False)],
 )
 def test_token_matches_any_of_the_keys_and_nothing_else(token, expected):
-    assert deps.token_matches(token, SecretStr(WRITE_KEY), None, SecretStr(READ_KEY)) is expected
+    assert auth.token_matches(token, SecretStr(WRITE_KEY), None, SecretStr(READ_KEY)) is expected
 
 
 def test_token_matches_nothing_when_no_key_is_given():
-    assert deps.token_matches("anything") is False
+    assert auth.token_matches("anything") is False
 
 
 # -- keys that cannot protect anything are refused ----------------------------------------------

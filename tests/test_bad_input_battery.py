@@ -25,9 +25,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect, text
 
+from app.api.factory import create_app
+from app.api.schemas import MAX_LINES, MAX_TEXT_CHARS, MAX_WORD_CHARS
 from app.config import Settings
-from app.main import create_app
-from app.schemas import MAX_LINES, MAX_TEXT_CHARS, MAX_WORD_CHARS
 from tests.servers import Server, fresh_database
 
 KEY = "battery-key"
@@ -76,9 +76,14 @@ SEED = [
         ),
         published_at="2024-03-11T08:00:00Z",
     ),
-    good(url=None, external_id="feed:seed-3", html="<html><body><article><h1>Library opens</h1><p>The new "
-         "public library in Oxbury opened on Saturday with forty thousand books and a rooftop garden, the town "
-         "council said.</p><p>Mayor Elin Tarrow cut the ribbon.</p></article></body></html>", text=None),
+    good(
+        url=None,
+        external_id="feed:seed-3",
+        html="<html><body><article><h1>Library opens</h1><p>The new "
+        "public library in Oxbury opened on Saturday with forty thousand books and a rooftop garden, the town "
+        "council said.</p><p>Mayor Elin Tarrow cut the ribbon.</p></article></body></html>",
+        text=None,
+    ),
 ]
 
 
@@ -208,12 +213,19 @@ for name, value in [
 ]:
     overrides = {name: value, **({"text": None} if name == "html" else {})}
     code = next(c for c in value if ord(c) < 32 or ord(c) == 127)
-    CASES.append(bad_article(f"control-U+{ord(code):04X}-in-{name}", good(**overrides),
-                             f"U+{ord(code):04X}", field=name))
+    CASES.append(
+        bad_article(f"control-U+{ord(code):04X}-in-{name}", good(**overrides), f"U+{ord(code):04X}", field=name)
+    )
 
 # Wrong types.
-WRONG = {"number": 42, "float": 4.2, "true": True, "false": False, "list": ["Ferry aground"],
-         "object": {"value": "Ferry aground"}}
+WRONG = {
+    "number": 42,
+    "float": 4.2,
+    "true": True,
+    "false": False,
+    "list": ["Ferry aground"],
+    "object": {"value": "Ferry aground"},
+}
 for name in FIELDS:
     for type_name, value in WRONG.items():
         overrides = {name: value, **({"text": None} if name == "html" else {})}
@@ -232,10 +244,16 @@ CASES += [
     bad_article("text-unicode-spaces", good(text="\u00a0\u2003\u3000"), "text must not be empty"),
     bad_article("html-empty", good(text=None, html=""), "html must not be empty"),
     bad_article("html-whitespace", good(text=None, html=" \n "), "html must not be empty"),
-    bad_article("html-script-only", good(text=None, html="<html><body><script>var x = 1;</script></body></html>"),
-                "no article text could be extracted"),
-    bad_article("html-tags-only", good(text=None, html="<html><body><div></div><p></p></body></html>"),
-                "no article text could be extracted"),
+    bad_article(
+        "html-script-only",
+        good(text=None, html="<html><body><script>var x = 1;</script></body></html>"),
+        "no article text could be extracted",
+    ),
+    bad_article(
+        "html-tags-only",
+        good(text=None, html="<html><body><div></div><p></p></body></html>"),
+        "no article text could be extracted",
+    ),
     bad_article("html-angle-garbage", good(text=None, html="<<<>>>&&&;;;"), "no article text could be extracted"),
     bad_article("text-punctuation-only", good(text="!!! ??? ... ,,, ---"), "no words"),
     bad_article("text-emoji-only", good(text="\U0001f6a2 \U0001f30a \U0001f6a8"), "no words"),
@@ -245,21 +263,46 @@ CASES += [
 # Sizes: one enormous word, too many lines, too many characters.
 CASES += [
     bad_article("text-single-1mb-token", good(text="ferry" * 200_000), "1000000-character word", field="text"),
-    bad_article("text-word-just-over-limit", good(text=GOOD_TEXT + " " + "x" * (MAX_WORD_CHARS + 1)),
-                f"{MAX_WORD_CHARS + 1}-character word", field="text"),
-    bad_article("text-100000-short-lines", good(text="\n".join(f"l{i}" for i in range(100_000))),
-                "100000 lines", field="text"),
-    bad_article("text-100000-lines-of-words", good(text="\n".join(f"Ferry line {i}" for i in range(100_000))),
-                "100000 lines", field="text"),
+    bad_article(
+        "text-word-just-over-limit",
+        good(text=GOOD_TEXT + " " + "x" * (MAX_WORD_CHARS + 1)),
+        f"{MAX_WORD_CHARS + 1}-character word",
+        field="text",
+    ),
+    bad_article(
+        "text-100000-short-lines", good(text="\n".join(f"l{i}" for i in range(100_000))), "100000 lines", field="text"
+    ),
+    bad_article(
+        "text-100000-lines-of-words",
+        good(text="\n".join(f"Ferry line {i}" for i in range(100_000))),
+        "100000 lines",
+        field="text",
+    ),
     bad_article("text-100000-empty-lines", good(text=GOOD_TEXT + "\n" * 100_000), "lines", field="text"),
-    bad_article("text-lines-just-over-limit", good(text="\n".join(["Ferry aground"] * (MAX_LINES + 1))),
-                f"{MAX_LINES + 1} lines", field="text"),
-    bad_article("text-line-separators-u2028", good(text="\u2028".join(["Ferry aground"] * (MAX_LINES + 1))),
-                "lines", field="text"),
-    bad_article("text-over-max-chars", good(text=("Ferry aground off Castellan. " * 80_000)[: MAX_TEXT_CHARS + 10]),
-                str(MAX_TEXT_CHARS), field="text"),
-    bad_article("html-over-max-chars", good(text=None, html="<p>" + "Ferry aground. " * 140_000 + "</p>"),
-                str(MAX_TEXT_CHARS), field="html"),
+    bad_article(
+        "text-lines-just-over-limit",
+        good(text="\n".join(["Ferry aground"] * (MAX_LINES + 1))),
+        f"{MAX_LINES + 1} lines",
+        field="text",
+    ),
+    bad_article(
+        "text-line-separators-u2028",
+        good(text="\u2028".join(["Ferry aground"] * (MAX_LINES + 1))),
+        "lines",
+        field="text",
+    ),
+    bad_article(
+        "text-over-max-chars",
+        good(text=("Ferry aground off Castellan. " * 80_000)[: MAX_TEXT_CHARS + 10]),
+        str(MAX_TEXT_CHARS),
+        field="text",
+    ),
+    bad_article(
+        "html-over-max-chars",
+        good(text=None, html="<p>" + "Ferry aground. " * 140_000 + "</p>"),
+        str(MAX_TEXT_CHARS),
+        field="html",
+    ),
     bad_article("title-over-1000-chars", good(title="Ferry " * 200), "1000", field="title"),
     bad_article("language-over-16-chars", good(language="en-GB-x-castellan-dialect"), "16", field="language"),
     bad_article("language-one-char", good(language="e"), "2", field="language"),
@@ -270,25 +313,33 @@ CASES += [
 # Dates.
 CASES += [
     bad_article("date-two-days-ahead", good(published_at=FUTURE.isoformat()), "future", field="published_at"),
-    bad_article("date-next-year", good(published_at=(FUTURE + timedelta(days=365)).isoformat()), "future",
-                field="published_at"),
+    bad_article(
+        "date-next-year", good(published_at=(FUTURE + timedelta(days=365)).isoformat()), "future", field="published_at"
+    ),
     bad_article("date-year-9999", good(published_at="9999-12-31T23:59:59Z"), "future", field="published_at"),
     bad_article("date-1989", good(published_at="1989-12-31T23:59:59Z"), "1990", field="published_at"),
     bad_article("date-1970-epoch", good(published_at="1970-01-01T00:00:00Z"), "1990", field="published_at"),
     bad_article("date-1900", good(published_at="1900-06-01"), "1990", field="published_at"),
     bad_article("date-year-1", good(published_at="0001-01-01T00:00:00Z"), "1990", field="published_at"),
-    bad_article("date-year-1-east-of-utc", good(published_at="0001-01-01T00:00:00+14:00"), "out of range",
-                field="published_at"),
-    bad_article("date-year-9999-west-of-utc", good(published_at="9999-12-31T23:59:59-14:00"), "out of range",
-                field="published_at"),
-    bad_article("date-1990-just-before-in-utc", good(published_at="1990-01-01T00:30:00+01:00"), "1990",
-                field="published_at"),
+    bad_article(
+        "date-year-1-east-of-utc", good(published_at="0001-01-01T00:00:00+14:00"), "out of range", field="published_at"
+    ),
+    bad_article(
+        "date-year-9999-west-of-utc",
+        good(published_at="9999-12-31T23:59:59-14:00"),
+        "out of range",
+        field="published_at",
+    ),
+    bad_article(
+        "date-1990-just-before-in-utc", good(published_at="1990-01-01T00:30:00+01:00"), "1990", field="published_at"
+    ),
     bad_article("date-words", good(published_at="last Sunday evening"), "published_at", field="published_at"),
     bad_article("date-month-13", good(published_at="2024-13-01T00:00:00Z"), "month", field="published_at"),
     bad_article("date-february-30", good(published_at="2024-02-30T00:00:00Z"), "published_at", field="published_at"),
     bad_article("date-hour-25", good(published_at="2024-03-10T25:00:00Z"), "published_at", field="published_at"),
-    bad_article("date-offset-25-hours", good(published_at="2024-03-10T19:40:00+25:00"), "published_at",
-                field="published_at"),
+    bad_article(
+        "date-offset-25-hours", good(published_at="2024-03-10T19:40:00+25:00"), "published_at", field="published_at"
+    ),
     bad_article("date-day-first", good(published_at="10/03/2024"), "published_at", field="published_at"),
     bad_article("date-english", good(published_at="March 10, 2024"), "published_at", field="published_at"),
     bad_article("date-empty-string", good(published_at=""), "published_at", field="published_at"),
@@ -340,16 +391,37 @@ for name, overrides, mention, where in [
     ("html-svg-onload-in-url", {"url": "https://islandnews.example/<svg onload=alert(1)>"}, "space", "url"),
 ]:
     if mention is None:  # a legitimate if odd URL: injection in the title instead, with no body
-        CASES.append(bad_article(f"injection-{name}", good(text=None, title="'; DROP TABLE articles; --"),
-                                 "exactly one of text or html"))
+        CASES.append(
+            bad_article(
+                f"injection-{name}", good(text=None, title="'; DROP TABLE articles; --"), "exactly one of text or html"
+            )
+        )
         continue
     CASES.append(bad_article(f"injection-{name}", good(**overrides), mention, field=where))
 
 # Unknown fields: rejected, never silently ignored.
-for name in ("author", "Title", "body", "content", "id", "cluster_id", "duplicate_of", "status", "__proto__",
-             "constructor", "", "text ", "published"):
-    CASES.append(bad_article(f"unknown-field-{name.strip() or 'empty'}{'-trailing-space' if name.endswith(' ') else ''}",
-                             good(**{name: "Jane Doe"}), f"unknown field '{name}'"))
+for name in (
+    "author",
+    "Title",
+    "body",
+    "content",
+    "id",
+    "cluster_id",
+    "duplicate_of",
+    "status",
+    "__proto__",
+    "constructor",
+    "",
+    "text ",
+    "published",
+):
+    CASES.append(
+        bad_article(
+            f"unknown-field-{name.strip() or 'empty'}{'-trailing-space' if name.endswith(' ') else ''}",
+            good(**{name: "Jane Doe"}),
+            f"unknown field '{name}'",
+        )
+    )
 
 # Bodies over the size limit, with and without Content-Length.
 OVERSIZE = _json_bytes(good(text="Ferry aground off Castellan. " * (MAX_BODY // 29 + 10)))
@@ -358,42 +430,95 @@ CASES += [
     raw("size-over-limit-with-content-length", OVERSIZE, 413, str(MAX_BODY)),
     raw("size-over-limit-chunked-without-content-length", OVERSIZE, 413, str(MAX_BODY), chunked=True),
     raw("size-far-over-limit-chunked", OVERSIZE * 2, 413, str(MAX_BODY), chunked=True),
-    raw("size-batch-over-limit-with-content-length", _json_bytes({"articles": [good()] * 10_000}), 413,
-        str(MAX_BODY), path="/v1/articles/batch"),
-    raw("size-batch-over-limit-chunked", _json_bytes({"articles": [good()] * 10_000}), 413, str(MAX_BODY),
-        path="/v1/articles/batch", chunked=True),
+    raw(
+        "size-batch-over-limit-with-content-length",
+        _json_bytes({"articles": [good()] * 10_000}),
+        413,
+        str(MAX_BODY),
+        path="/v1/articles/batch",
+    ),
+    raw(
+        "size-batch-over-limit-chunked",
+        _json_bytes({"articles": [good()] * 10_000}),
+        413,
+        str(MAX_BODY),
+        path="/v1/articles/batch",
+        chunked=True,
+    ),
     raw("size-match-over-limit", OVERSIZE, 413, str(MAX_BODY), path="/v1/match"),
 ]
 
 # Content types other than JSON.
 CASES += [
     raw("content-type-missing", _json_bytes(good()), 400, "Content-Type: application/json", headers=dict(AUTH)),
-    raw("content-type-text-plain", _json_bytes(good()), 400, "Content-Type: application/json",
-        headers={"Content-Type": "text/plain", **AUTH}),
-    raw("content-type-form", b"text=Ferry+aground&title=Ferry", 400, "Content-Type: application/json",
-        headers={"Content-Type": "application/x-www-form-urlencoded", **AUTH}),
-    raw("content-type-xml", b"<article><text>Ferry aground</text></article>", 400, "Content-Type: application/json",
-        headers={"Content-Type": "application/xml", **AUTH}),
+    raw(
+        "content-type-text-plain",
+        _json_bytes(good()),
+        400,
+        "Content-Type: application/json",
+        headers={"Content-Type": "text/plain", **AUTH},
+    ),
+    raw(
+        "content-type-form",
+        b"text=Ferry+aground&title=Ferry",
+        400,
+        "Content-Type: application/json",
+        headers={"Content-Type": "application/x-www-form-urlencoded", **AUTH},
+    ),
+    raw(
+        "content-type-xml",
+        b"<article><text>Ferry aground</text></article>",
+        400,
+        "Content-Type: application/json",
+        headers={"Content-Type": "application/xml", **AUTH},
+    ),
 ]
 
 # Batches that are wrong as a whole.
 BATCH = "/v1/articles/batch"
 CASES += [
-    raw("batch-one-over-max", _json_bytes({"articles": [good()] * (MAX_BATCH + 1)}), 413, f"at most {MAX_BATCH}",
-        path=BATCH),
-    raw("batch-ten-times-max", _json_bytes({"articles": [{}] * (MAX_BATCH * 10)}), 413, f"at most {MAX_BATCH}",
-        path=BATCH),
+    raw(
+        "batch-one-over-max",
+        _json_bytes({"articles": [good()] * (MAX_BATCH + 1)}),
+        413,
+        f"at most {MAX_BATCH}",
+        path=BATCH,
+    ),
+    raw(
+        "batch-ten-times-max",
+        _json_bytes({"articles": [{}] * (MAX_BATCH * 10)}),
+        413,
+        f"at most {MAX_BATCH}",
+        path=BATCH,
+    ),
     raw("batch-articles-missing", _json_bytes({}), 422, "'articles' is required", path=BATCH, field="articles"),
     raw("batch-articles-null", _json_bytes({"articles": None}), 422, "articles", path=BATCH, field="articles"),
-    raw("batch-articles-string", _json_bytes({"articles": "Ferry aground"}), 422, "articles", path=BATCH,
-        field="articles"),
+    raw(
+        "batch-articles-string",
+        _json_bytes({"articles": "Ferry aground"}),
+        422,
+        "articles",
+        path=BATCH,
+        field="articles",
+    ),
     raw("batch-articles-object", _json_bytes({"articles": good()}), 422, "articles", path=BATCH, field="articles"),
-    raw("batch-unknown-top-level-field", _json_bytes({"articles": [], "mode": "fast"}), 422, "unknown field 'mode'",
-        path=BATCH, field="mode"),
+    raw(
+        "batch-unknown-top-level-field",
+        _json_bytes({"articles": [], "mode": "fast"}),
+        422,
+        "unknown field 'mode'",
+        path=BATCH,
+        field="mode",
+    ),
     raw("batch-array-body", _json_bytes([good()]), 400, "JSON object", path=BATCH),
     raw("batch-invalid-json", b'{"articles": [', 400, "JSON", path=BATCH),
-    raw("batch-duplicate-key-in-item", b'{"articles": [{"text": "a b c", "text": "d e f"}]}', 400,
-        "key 'text' appears twice", path=BATCH),
+    raw(
+        "batch-duplicate-key-in-item",
+        b'{"articles": [{"text": "a b c", "text": "d e f"}]}',
+        400,
+        "key 'text' appears twice",
+        path=BATCH,
+    ),
     raw("batch-invalid-utf8", b'{"articles": [{"text": "Ferry \xff"}]}', 400, "UTF-8", path=BATCH),
 ]
 
@@ -402,17 +527,46 @@ MATCH = "/v1/match"
 CASES += [
     raw("match-invalid-json", b'{"text": ', 400, "JSON", path=MATCH),
     raw("match-empty-body", b"", 400, "body is required", path=MATCH),
-    Case("match-both-text-and-html", 422, ("exactly one of text or html",), path=MATCH,
-         content=_json_bytes(good(html="<p>x</p>"))),
-    Case("match-control-character", 422, ("U+001B",), path=MATCH, field="text",
-         content=_json_bytes(good(text="Ferry \x1b aground off Castellan"))),
-    Case("match-date-in-future", 422, ("future",), path=MATCH, field="published_at",
-         content=_json_bytes(good(published_at=FUTURE.isoformat()))),
+    Case(
+        "match-both-text-and-html",
+        422,
+        ("exactly one of text or html",),
+        path=MATCH,
+        content=_json_bytes(good(html="<p>x</p>")),
+    ),
+    Case(
+        "match-control-character",
+        422,
+        ("U+001B",),
+        path=MATCH,
+        field="text",
+        content=_json_bytes(good(text="Ferry \x1b aground off Castellan")),
+    ),
+    Case(
+        "match-date-in-future",
+        422,
+        ("future",),
+        path=MATCH,
+        field="published_at",
+        content=_json_bytes(good(published_at=FUTURE.isoformat())),
+    ),
     Case("match-url-not-http", 422, ("http",), path=MATCH, field="url", content=_json_bytes(good(url="ftp://x/y"))),
-    Case("match-unknown-field", 422, ("unknown field 'author'",), path=MATCH, field="author",
-         content=_json_bytes(good(author="Jane Doe"))),
-    Case("match-1mb-token", 422, ("character word",), path=MATCH, field="text",
-         content=_json_bytes(good(text="x" * 1_000_000))),
+    Case(
+        "match-unknown-field",
+        422,
+        ("unknown field 'author'",),
+        path=MATCH,
+        field="author",
+        content=_json_bytes(good(author="Jane Doe")),
+    ),
+    Case(
+        "match-1mb-token",
+        422,
+        ("character word",),
+        path=MATCH,
+        field="text",
+        content=_json_bytes(good(text="x" * 1_000_000)),
+    ),
 ]
 
 # Methods that are not served.
@@ -462,18 +616,25 @@ for name, params, mention, where in [
     ("cursor-sql", {"cursor": "' OR 1=1 --"}, "cursor", "cursor"),
     ("cursor-nul", {"cursor": "abc\x00def"}, "NUL", "cursor"),
     ("cursor-too-long", {"cursor": "c" * 513}, "512", "cursor"),
-    ("cursor-forged-time-overflows", {"cursor": "WyJsYXRlc3QiLCI5OTk5LTEyLTMxVDIzOjU5OjU5LTIzOjU5IiwxXQ"}, "cursor",
-     "cursor"),
-    ("cursor-other-sort", {"sort": "largest", "cursor": "WyJsYXRlc3QiLCIyMDI0LTAxLTAxVDAwOjAwOjAwKzAwOjAwIiwxXQ"},
-     "cursor", "cursor"),
+    (
+        "cursor-forged-time-overflows",
+        {"cursor": "WyJsYXRlc3QiLCI5OTk5LTEyLTMxVDIzOjU5OjU5LTIzOjU5IiwxXQ"},
+        "cursor",
+        "cursor",
+    ),
+    (
+        "cursor-other-sort",
+        {"sort": "largest", "cursor": "WyJsYXRlc3QiLCIyMDI0LTAxLTAxVDAwOjAwOjAwKzAwOjAwIiwxXQ"},
+        "cursor",
+        "cursor",
+    ),
     ("q-nul", {"q": "ferry\x00"}, "NUL", "q"),
     ("q-control", {"q": "ferry\x1b"}, "U+001B", "q"),
     ("q-too-long", {"q": "f" * 201}, "200", "q"),
     ("source-nul", {"source": "islandnews\x00.example"}, "NUL", "source"),
     ("source-too-long", {"source": "s" * 513}, "512", "source"),
 ]:
-    CASES.append(Case(f"read-clusters-{name}", 422, (mention,), path="/v1/clusters", params=params, field=where,
-                      **GET))
+    CASES.append(Case(f"read-clusters-{name}", 422, (mention,), path="/v1/clusters", params=params, field=where, **GET))
 
 ARTICLE_CASES = [case for case in CASES if case.item is not None]
 assert len({case.name for case in CASES}) == len(CASES), "case names must be unique"
@@ -680,13 +841,33 @@ def test_mixed_batch_stores_exactly_the_good_items_as_if_posted_alone(database_u
 
 
 def test_mixed_batch_reports_each_bad_item_with_the_problem_it_has(database_url):
-    items = [GOOD_ITEMS[0], good(url="ftp://x.example/a"), GOOD_ITEMS[1], good(text="Ferry \x1b aground"), 7,
-             None, "Ferry aground", good(published_at="1989-01-01"), GOOD_ITEMS[2], good(author="Jane Doe")]
+    items = [
+        GOOD_ITEMS[0],
+        good(url="ftp://x.example/a"),
+        GOOD_ITEMS[1],
+        good(text="Ferry \x1b aground"),
+        7,
+        None,
+        "Ferry aground",
+        good(published_at="1989-01-01"),
+        GOOD_ITEMS[2],
+        good(author="Jane Doe"),
+    ]
 
     results = _post_batch(database_url, items)
 
-    assert [r["status"] for r in results] == ["created", "error", "created", "error", "error", "error", "error",
-                                              "error", "created", "error"]
+    assert [r["status"] for r in results] == [
+        "created",
+        "error",
+        "created",
+        "error",
+        "error",
+        "error",
+        "error",
+        "error",
+        "created",
+        "error",
+    ]
     errors = {r["index"]: r["error"] for r in results if r["status"] == "error"}
     assert errors[1]["field"] == "url" and "http" in errors[1]["message"]
     assert errors[3]["field"] == "text" and "U+001B" in errors[3]["message"]
@@ -699,7 +880,7 @@ def test_mixed_batch_reports_each_bad_item_with_the_problem_it_has(database_url)
 
 INJECTIONS = [
     "'; DROP TABLE articles; --",
-    "\" OR \"1\"=\"1",
+    '" OR "1"="1',
     "1); DELETE FROM clusters WHERE (1=1",
     "<script>alert(document.cookie)</script>",
     "<img src=x onerror=alert(1)>",
@@ -726,7 +907,9 @@ def test_injection_string_in_title_and_source_is_stored_verbatim_and_runs_nothin
 
 @pytest.mark.slow
 def test_html_page_with_more_distinct_lines_than_postgresql_takes_parameters_is_not_a_5xx(tmp_path):
-    paragraphs = "".join(f"<p>Paragraph {i} of the harbour inquiry report adds a new finding.</p>" for i in range(23_000))
+    paragraphs = "".join(
+        f"<p>Paragraph {i} of the harbour inquiry report adds a new finding.</p>" for i in range(23_000)
+    )
     page = f"<html><body><article><h1>Harbour inquiry</h1>{paragraphs}</article></body></html>"
     assert len(page) < MAX_TEXT_CHARS
     with fresh_database("postgresql", tmp_path) as database_url:

@@ -102,13 +102,22 @@ def test_a_retitled_headline_differs_in_one_word_at_most_two_positions():
 
 def test_sentences_are_split_and_fragments_left_out():
     text = "Talks began on Monday in the capital. Both sides met again later that day.\nMenu\nShort one."
-    assert stream.split_sentences(text) == ["Talks began on Monday in the capital.", "Both sides met again later that day."]
+    assert stream.split_sentences(text) == [
+        "Talks began on Monday in the capital.",
+        "Both sides met again later that day.",
+    ]
 
 
 def test_pages_carry_the_outlet_template_around_the_body():
     outlet = stream.make_outlets(3, seed=1)[0]
-    text = stream.page(outlet, "A headline", ["Paragraph one.", "Paragraph two."], stream.DEFAULT_START,
-                       ["Other story"], random.Random(1))
+    text = stream.page(
+        outlet,
+        "A headline",
+        ["Paragraph one.", "Paragraph two."],
+        stream.DEFAULT_START,
+        ["Other story"],
+        random.Random(1),
+    )
     lines = text.splitlines()
     assert lines[0] == outlet.name and "Paragraph one." in lines and outlet.footer[-1] == lines[-1]
 

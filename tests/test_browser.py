@@ -24,8 +24,14 @@ from tests.synthetic_news import make_stories, report
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 TIMEOUT_MS = 15_000
 
@@ -143,9 +149,13 @@ def test_home_page_shows_the_stories_and_opens_a_story(browser, server, tmp_path
             copy_ids = [str(a["id"]) for a in flood["articles"] if a["duplicate_of"] == article_id]
             expect(group.locator(".copies .article")).to_have_count(len(copy_ids))
             if copy_ids:
-                assert group.locator(".copies .article").evaluate_all(
-                    "nodes => nodes.map(n => n.dataset.articleId)") == copy_ids
-        wire_copy = page.locator(f'ol.articles > li.group:has(> .article[data-article-id="{original}"]) .copies .article')
+                assert (
+                    group.locator(".copies .article").evaluate_all("nodes => nodes.map(n => n.dataset.articleId)")
+                    == copy_ids
+                )
+        wire_copy = page.locator(
+            f'ol.articles > li.group:has(> .article[data-article-id="{original}"]) .copies .article'
+        )
         expect(wire_copy).to_have_attribute("data-article-id", str(copy))
         expect(wire_copy.locator(".source")).to_have_text("valleyecho.example")
         expect(wire_copy.locator(".badge")).to_have_text("syndicated copy")

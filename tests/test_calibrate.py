@@ -1,4 +1,4 @@
-"""app.calibrate: the article model, and the headline model held to its precision target."""
+"""evaluation.calibrate: the article model, and the headline model held to its precision target."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from app.calibrate import (
+from clustering.assign import FEATURES, AssignParams, DecisionModel, load_calibration
+from evaluation.calibrate import (
     HEADLINE_PRECISION,
     HEADLINE_THRESHOLDS,
     calibrate,
@@ -15,7 +16,6 @@ from app.calibrate import (
     prepared,
     write,
 )
-from clustering.assign import FEATURES, AssignParams, DecisionModel, load_calibration
 from tests.synthetic_news import make_stories, report
 
 OUTLETS = ("harbourpost.example", "valleytimes.example", "northwire.example")
@@ -91,7 +91,8 @@ def test_online_scores_keep_the_stories_that_left_the_index(rows):
     first_two = sorted({row["label"] for row in rows})[:2]
     spread = [
         {**row, "published_at": (datetime.fromisoformat(row["published_at"]) - timedelta(days=365)).isoformat()}
-        if row["label"] in first_two else row
+        if row["label"] in first_two
+        else row
         for row in rows
     ]
     stream = prepared(spread)

@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from app.api.factory import create_app
 from app.cli import cli
 from app.config import Settings
-from app.main import create_app
 from clustering.assign import AssignParams
 from tests.factories import article
 from tests.test_assign import BRIDGE_COURIER, BRIDGE_GAZETTE, BRIDGE_RADIO, T0
@@ -107,14 +107,38 @@ def test_a_merge_is_a_merged_event_naming_the_survivor(client):
     strict = service.index.params
     service.index.params = AssignParams(threshold=1.0, merge_threshold=1.0)  # two stories of one event
     at = T0.isoformat()
-    gazette = post(client, article(url="https://gazette.example/b", source="gazette.example", title=BRIDGE_GAZETTE[0],
-                                   text=BRIDGE_GAZETTE[1], published_at=at))
-    courier = post(client, article(url="https://courier.example/b", source="courier.example", title=BRIDGE_COURIER[0],
-                                   text=BRIDGE_COURIER[1], published_at=at))
+    gazette = post(
+        client,
+        article(
+            url="https://gazette.example/b",
+            source="gazette.example",
+            title=BRIDGE_GAZETTE[0],
+            text=BRIDGE_GAZETTE[1],
+            published_at=at,
+        ),
+    )
+    courier = post(
+        client,
+        article(
+            url="https://courier.example/b",
+            source="courier.example",
+            title=BRIDGE_COURIER[0],
+            text=BRIDGE_COURIER[1],
+            published_at=at,
+        ),
+    )
     assert gazette["cluster_id"] != courier["cluster_id"]
     service.index.params = strict
-    radio = post(client, article(url="https://radio.example/b", source="radio.example", title=BRIDGE_RADIO[0],
-                                 text=BRIDGE_RADIO[1], published_at=(T0 + timedelta(hours=5)).isoformat()))
+    radio = post(
+        client,
+        article(
+            url="https://radio.example/b",
+            source="radio.example",
+            title=BRIDGE_RADIO[0],
+            text=BRIDGE_RADIO[1],
+            published_at=(T0 + timedelta(hours=5)).isoformat(),
+        ),
+    )
     merged = [e for e in changes(client) if e["kind"] == "merged"]
     assert len(merged) == 1
     assert {merged[0]["cluster_id"], merged[0]["into_cluster_id"]} == {gazette["cluster_id"], courier["cluster_id"]}

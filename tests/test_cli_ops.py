@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from app import backfill
+from app.api.factory import create_app
 from app.cli import cli
 from app.config import Settings
-from app.main import create_app
-from app.migrate import SchemaBehind
+from app.store.migrate import SchemaBehind
 
 # Two events, two outlets each, plus a wire copy: written for these tests.
 ARTICLES = [
@@ -181,8 +181,15 @@ def test_wrong_remote_key_stops_with_a_hint(live_service, crawl):
 
 
 def test_remote_batch_is_retried_while_the_service_is_unavailable():
-    answers = iter([httpx.Response(503, headers={"Retry-After": "0"}), httpx.Response(200, json={"results": [
-        {"index": 0, "id": 1, "cluster_id": 1, "duplicate_of": None, "status": "created"}]})])
+    answers = iter(
+        [
+            httpx.Response(503, headers={"Retry-After": "0"}),
+            httpx.Response(
+                200,
+                json={"results": [{"index": 0, "id": 1, "cluster_id": 1, "duplicate_of": None, "status": "created"}]},
+            ),
+        ]
+    )
     client = httpx.Client(transport=httpx.MockTransport(lambda request: next(answers)), base_url="http://svc")
     sink = backfill.RemoteSink("http://svc", "k", client=client)
     row, article = backfill.parse_line(json.dumps(ARTICLES[0]).encode())

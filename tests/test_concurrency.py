@@ -19,11 +19,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, event, text
 
+from app.api.factory import create_app
+from app.api.schemas import ArticleIn
 from app.config import Settings
-from app.db import make_engine, make_sessionmaker
-from app.main import create_app
-from app.pipeline import _ASSIGN_LOCK, StoryService
-from app.schemas import ArticleIn
+from app.service.ingest import _ASSIGN_LOCK, StoryService
+from app.store.db import make_engine, make_sessionmaker
 from tests.servers import Server, fresh_database
 from tests.synthetic_news import OUTLETS, make_stories, report
 
@@ -190,8 +190,9 @@ def test_a_write_waits_while_another_session_holds_the_postgresql_assign_lock(tm
             connection.commit()
             answer: list[httpx.Response] = []
             body = report(make_stories(1, seed=14)[0], OUTLETS[0])
-            writer = threading.Thread(target=lambda: answer.append(httpx.post(f"{server.url}/v1/articles",
-                                                                              json=body, timeout=WAIT)))
+            writer = threading.Thread(
+                target=lambda: answer.append(httpx.post(f"{server.url}/v1/articles", json=body, timeout=WAIT))
+            )
             writer.start()
             waiting = _wait_for_advisory_waiter(connection)
             assert waiting and not answer  # the server's transaction is queued behind our lock

@@ -26,10 +26,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
+from app.api.factory import create_app
 from app.config import Settings
-from app.db import make_engine
-from app.main import create_app
-from app.models import Article
+from app.store.db import make_engine
+from app.store.models import Article
 from tests.servers import Server, fresh_database
 from tests.synthetic_news import OUTLETS, make_stories, report
 

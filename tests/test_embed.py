@@ -13,15 +13,21 @@ from scipy.special import erf
 
 from clustering import embed, encoder_graph
 
-STRIKE = ("Dock workers walk out at Port Calder",
-          "Hundreds of dock workers at Port Calder stopped work on Monday in a dispute over night-shift pay, "
-          "leaving container ships waiting at anchor outside the harbour.")
-WALKOUT = ("Harbour stoppage strands cargo ships",
-           "Ships queued off the coast after stevedores at the Port Calder terminals downed tools over wages "
-           "for overnight shifts, union leaders said.")
-ORCHESTRA = ("Vellmont orchestra names a new conductor",
-             "The Vellmont Symphony Orchestra has appointed Ines Marlow as principal conductor from September, "
-             "replacing Anton Ferreira after eighteen years.")
+STRIKE = (
+    "Dock workers walk out at Port Calder",
+    "Hundreds of dock workers at Port Calder stopped work on Monday in a dispute over night-shift pay, "
+    "leaving container ships waiting at anchor outside the harbour.",
+)
+WALKOUT = (
+    "Harbour stoppage strands cargo ships",
+    "Ships queued off the coast after stevedores at the Port Calder terminals downed tools over wages "
+    "for overnight shifts, union leaders said.",
+)
+ORCHESTRA = (
+    "Vellmont orchestra names a new conductor",
+    "The Vellmont Symphony Orchestra has appointed Ines Marlow as principal conductor from September, "
+    "replacing Anton Ferreira after eighteen years.",
+)
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -97,13 +103,18 @@ def _reference(w: dict[str, np.ndarray], ids: list[int]) -> np.ndarray:
         return x @ w[f"{p}.weight"].T + w[f"{p}.bias"]
 
     n, head = len(ids), 32
-    x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:n]
-         + w["embeddings.token_type_embeddings.weight"][0])
+    x = (
+        w["embeddings.word_embeddings.weight"][ids]
+        + w["embeddings.position_embeddings.weight"][:n]
+        + w["embeddings.token_type_embeddings.weight"][0]
+    )
     x = norm(x, "embeddings.LayerNorm")
     for layer in range(6):
         p = f"encoder.layer.{layer}"
-        q, k, v = (dense(x, f"{p}.attention.self.{m}").reshape(n, 12, head).transpose(1, 0, 2)
-                   for m in ("query", "key", "value"))
+        q, k, v = (
+            dense(x, f"{p}.attention.self.{m}").reshape(n, 12, head).transpose(1, 0, 2)
+            for m in ("query", "key", "value")
+        )
         logits = q @ k.transpose(0, 2, 1) / math.sqrt(head)
         attention = np.exp(logits - logits.max(-1, keepdims=True))
         attention /= attention.sum(-1, keepdims=True)
@@ -158,7 +169,7 @@ def test_a_text_with_lone_surrogates_embeds_as_the_rest_of_its_text():
 def test_the_service_does_not_start_without_the_built_encoder(settings, tmp_path, monkeypatch):
     from fastapi.testclient import TestClient
 
-    from app.main import create_app
+    from app.api.factory import create_app
 
     monkeypatch.setattr(embed, "artefact_path", lambda: tmp_path / "absent.onnx")
     embed.encoder.cache_clear()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -317,7 +317,7 @@ def test_extraction_lists_fingerprints_of_all_learnable_lines(extraction):
 
 def test_iso_date_near_the_top_is_the_publication_date():
     page = "Home\nWorld\nPosted 2026-02-03 08:15\n" + PARAGRAPHS[0]
-    assert extract_text(page).published_at == datetime(2026, 2, 3, 8, 15, tzinfo=timezone.utc)
+    assert extract_text(page).published_at == datetime(2026, 2, 3, 8, 15, tzinfo=UTC)
 
 
 def test_iso_date_far_down_the_page_is_not_the_publication_date():
@@ -344,9 +344,9 @@ HTML_PAGE = """<!DOCTYPE html>
 <li><a href="/">Home</a></li><li><a href="/world">World</a></li><li><a href="/sport">Sport</a></li>
 </ul></nav>
 <article>
-<p>{0}</p>
-<p>{1}</p>
-<p>{2}</p>
+<p>{}</p>
+<p>{}</p>
+<p>{}</p>
 </article>
 <footer><p>Copyright 2026 Harbourview Gazette. All rights reserved.</p><a href="/privacy">Privacy policy</a></footer>
 </body>
@@ -378,7 +378,7 @@ def test_html_title_comes_from_title_element_without_og_title():
 
 
 def test_html_publication_date_comes_from_metadata():
-    assert extract_html(HTML_PAGE).published_at == datetime(2026, 2, 3, tzinfo=timezone.utc)
+    assert extract_html(HTML_PAGE).published_at == datetime(2026, 2, 3, tzinfo=UTC)
 
 
 def test_html_lines_learned_for_a_source_are_removed_as_template():
@@ -413,5 +413,7 @@ def test_a_sentence_naming_the_source_is_kept():
 
 
 def test_a_short_line_naming_another_outlet_is_kept():
-    page = "Harbour Post reporters on the ferry, part two of our series\nThe ferry operator cancelled Friday's crossings."
+    page = (
+        "Harbour Post reporters on the ferry, part two of our series\nThe ferry operator cancelled Friday's crossings."
+    )
     assert "Harbour Post" in extract_text(page, "valleyecho.example").text

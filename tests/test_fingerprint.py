@@ -122,7 +122,7 @@ def test_identical_texts_have_jaccard_one():
 
 def test_curly_and_straight_typing_give_the_same_signature():
     curly = "Mayor Helen Okafor\u2019s office said the bridge was \u201cnot safe\u201d \u2014 for now."
-    straight = "Mayor Helen Okafor's office said the bridge was \"not safe\" - for now."
+    straight = 'Mayor Helen Okafor\'s office said the bridge was "not safe" - for now.'
     assert np.array_equal(signature(words(curly)), signature(words(straight)))
 
 

@@ -7,7 +7,7 @@ import time
 
 from fastapi.testclient import TestClient
 
-from app.main import create_app
+from app.api.factory import create_app
 from tests.synthetic_news import make_stories, report
 
 
@@ -33,8 +33,10 @@ def _post_behind_a_held_write(client: TestClient, articles: list[dict]) -> dict[
     answers: dict[int, object] = {}
     service.lock.acquire()  # a write in progress: every POST below queues behind it
     try:
-        threads = [threading.Thread(target=lambda i=i, a=a: answers.__setitem__(i, client.post("/v1/articles", json=a)))
-                   for i, a in enumerate(articles)]
+        threads = [
+            threading.Thread(target=lambda i=i, a=a: answers.__setitem__(i, client.post("/v1/articles", json=a)))
+            for i, a in enumerate(articles)
+        ]
         for thread in threads:
             thread.start()
         _wait_for(lambda: len(service._waiting) == len(articles))

@@ -108,8 +108,9 @@ def _python_for_everyone(version: str, uid_args: dict) -> str:
         probe = subprocess.run([str(candidate), "-c", "import venv, ensurepip"], capture_output=True, **uid_args)
         if probe.returncode == 0:
             return str(candidate)
-    pytest.fail(f"no python{version} with venv on this machine that a non-root user can run "
-                f"(the image's base is {BUILD.base})")
+    pytest.fail(
+        f"no python{version} with venv on this machine that a non-root user can run (the image's base is {BUILD.base})"
+    )
 
 
 def _fill_wheelhouse() -> None:

@@ -9,7 +9,7 @@ import threading
 import httpx
 import pytest
 
-from app.evaluate import labelled_to_article, read_jsonl, stream_order
+from evaluation.evaluate import labelled_to_article, read_jsonl, stream_order
 from tests.conftest import SHARED_DATA
 from tests.servers import Server, fresh_database
 
@@ -66,7 +66,9 @@ def test_paging_through_all_stories_while_articles_arrive_yields_each_once(tmp_p
 def _all(client: httpx.Client, sort: str) -> list[dict]:
     found, cursor = [], None
     while True:
-        body = client.get("/v1/clusters", params={"sort": sort, "limit": 200, **({"cursor": cursor} if cursor else {})}).json()
+        body = client.get(
+            "/v1/clusters", params={"sort": sort, "limit": 200, **({"cursor": cursor} if cursor else {})}
+        ).json()
         found += body["clusters"]
         cursor = body["next_cursor"]
         if cursor is None:

@@ -52,9 +52,10 @@ def test_paging_while_stories_grow_and_open_yields_each_story_once(client, stori
     def grow(page: int) -> None:
         # The oldest and the smallest stories gain articles (they move to the front of both
         # orders), and new stories open, after every page.
-        for story in stories[: 3]:
-            post(client, report(story, OUTLETS[3 + next(extra) % 2], rewrite=True, copy=next(extra),
-                                hours_later=24 * 20))
+        for story in stories[:3]:
+            post(
+                client, report(story, OUTLETS[3 + next(extra) % 2], rewrite=True, copy=next(extra), hours_later=24 * 20)
+            )
         post(client, report(stories[9 + page % 3], OUTLETS[0], copy=next(extra)))
 
     seen = page_all(client, sort, limit=2, between=grow)
@@ -87,7 +88,9 @@ def test_trending_pages_with_a_cursor(client, stories):
     for n, story in enumerate(stories[:5]):
         for k in range(1 + n % 3):
             post(client, report(story, OUTLETS[k], rewrite=k > 0, hours_later=(4 - n) * -1))
-    everything = [c["id"] for c in client.get("/v1/clusters", params={"sort": "trending", "limit": 200}).json()["clusters"]]
+    everything = [
+        c["id"] for c in client.get("/v1/clusters", params={"sort": "trending", "limit": 200}).json()["clusters"]
+    ]
     assert page_all(client, "trending", limit=2) == everything
 
 
@@ -106,8 +109,12 @@ def test_every_sort_filters_by_source_and_text_also_while_stories_grow(client, s
     assert first.status_code == 200, first.text
     post(client, report(stories[0], OUTLETS[2], rewrite=True, hours_later=1))  # a story grows after the snapshot
     cursor = first.json()["next_cursor"]
-    rest = [] if cursor is None else client.get(
-        "/v1/clusters", params={"sort": sort, "limit": 10, "source": OUTLETS[0], "q": "a", "cursor": cursor}
+    rest = (
+        []
+        if cursor is None
+        else client.get(
+            "/v1/clusters", params={"sort": sort, "limit": 10, "source": OUTLETS[0], "q": "a", "cursor": cursor}
+        )
     )
     if cursor is not None:
         assert rest.status_code == 200, rest.text
@@ -117,8 +124,16 @@ def test_every_sort_filters_by_source_and_text_also_while_stories_grow(client, s
 
 def test_trending_with_every_filter_is_not_an_error(client, stories):
     post(client, report(stories[0], OUTLETS[0]))
-    response = client.get("/v1/clusters", params={
-        "sort": "trending", "until": "0208-06-15T03:20:12Z", "q": "\u00c2", "source": OUTLETS[0],
-        "min_articles": 93939, "since": "0058-02-05T07:51:25Z", "limit": 118,
-    })
+    response = client.get(
+        "/v1/clusters",
+        params={
+            "sort": "trending",
+            "until": "0208-06-15T03:20:12Z",
+            "q": "\u00c2",
+            "source": OUTLETS[0],
+            "min_articles": 93939,
+            "since": "0058-02-05T07:51:25Z",
+            "limit": 118,
+        },
+    )
     assert response.status_code == 200 and response.json()["clusters"] == []

@@ -1,10 +1,10 @@
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from app import migrate
 from app.config import Settings
-from app.db import make_engine
-from app.models import Base
+from app.store import migrate
+from app.store.db import make_engine
+from app.store.models import Base
 
 
 def test_migrations_reach_head_and_match_the_models(database_url):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from clustering.normalise import STOP_WORDS, content_words, fold, names, stems, words
 
-
 # -- fold ---------------------------------------------------------------------
 
 
 def test_curly_quotes_are_folded_to_ascii():
-    assert fold("\u201cWe will reopen\u201d, the mayor\u2019s aide said") == "\"We will reopen\", the mayor's aide said"
+    assert fold("\u201cWe will reopen\u201d, the mayor\u2019s aide said") == '"We will reopen", the mayor\'s aide said'
 
 
 def test_dashes_and_minus_sign_are_folded_to_hyphen():

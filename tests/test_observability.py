@@ -8,10 +8,9 @@ import re
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.api.factory import create_app
 from app.config import Settings
-from app.main import create_app
 from app.observability import Metrics
-from app.pipeline import Outcome
 from tests.factories import article
 
 ITALY_FLOODS = article(
@@ -52,7 +51,9 @@ def test_metrics_are_served_in_prometheus_text_format(client):
 def test_requests_are_counted_per_route_template_not_per_path(client):
     client.get("/v1/articles/7")
     client.get("/v1/articles/8")
-    assert value(client, "stories_http_requests_total", method="GET", route="/v1/articles/{article_id}", status="404") == 2
+    assert (
+        value(client, "stories_http_requests_total", method="GET", route="/v1/articles/{article_id}", status="404") == 2
+    )
 
 
 def test_request_latency_is_observed_per_route(client):
@@ -85,7 +86,9 @@ def test_first_article_of_an_event_opens_a_story(client):
 
 def test_republished_copy_counts_as_a_duplicate(client):
     client.post("/v1/articles", json=ITALY_FLOODS)
-    client.post("/v1/articles", json={**ITALY_FLOODS, "url": "https://wire-mirror.example/po", "source": "wire-mirror.example"})
+    client.post(
+        "/v1/articles", json={**ITALY_FLOODS, "url": "https://wire-mirror.example/po", "source": "wire-mirror.example"}
+    )
     assert value(client, "stories_duplicates_found_total") == 1
     assert value(client, "stories_opened_total") == 1
 
@@ -98,7 +101,9 @@ def test_each_ingest_stage_is_timed(client):
 
 def test_index_sizes_are_reported(client):
     client.post("/v1/articles", json=ITALY_FLOODS)
-    client.post("/v1/articles", json={**ITALY_FLOODS, "url": "https://wire-mirror.example/po", "source": "wire-mirror.example"})
+    client.post(
+        "/v1/articles", json={**ITALY_FLOODS, "url": "https://wire-mirror.example/po", "source": "wire-mirror.example"}
+    )
     assert value(client, "stories_index_entries", index="articles") == 2
     assert value(client, "stories_index_entries", index="stories") == 1
 
@@ -112,8 +117,9 @@ def test_index_sizes_are_rebuilt_from_the_database_at_start(settings):
 
 def test_merged_stories_are_counted_when_the_transaction_commits():
     metrics = Metrics()
-    metrics.record_committed([Outcome(5, 2, None, "created")], opened=0, merged=2)
+    metrics.record_committed({"created": 1}, duplicates=0, opened=0, merged=2)
     assert metrics.registry.get_sample_value("stories_merged_total") == 2
+    assert metrics.registry.get_sample_value("stories_articles_ingested_total", {"status": "created"}) == 1
 
 
 # -- request ids -----------------------------------------------------------------
@@ -160,7 +166,7 @@ def test_library_log_records_are_json_too(database_url, capsys):
     with TestClient(create_app(Settings(database_url=database_url, log_format="json"))):
         pass
     records = _json_lines(capsys.readouterr().err)
-    assert any(r["logger"] == "app.pipeline" and r["event"].startswith("caches rebuilt") for r in records)
+    assert any(r["logger"] == "app.service.ingest" and r["event"].startswith("caches rebuilt") for r in records)
 
 
 def test_logged_exception_carries_no_local_variables(database_url, capsys):

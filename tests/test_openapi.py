@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from app.api.factory import create_app
 from app.config import Settings
-from app.main import create_app
 
 SPEC = create_app(Settings(database_url="sqlite://")).openapi()
 OPERATIONS = [(path, method, op) for path, ops in SPEC["paths"].items() for method, op in ops.items()]
@@ -29,7 +29,9 @@ def test_every_answer_and_error_has_an_example(path, method, op):
         assert _has_example(response), f"{method.upper()} {path} {status} has no example"
 
 
-@pytest.mark.parametrize("path,method,op", [o for o in OPERATIONS if o[0].startswith("/v1/")], ids=lambda v: str(v)[:30])
+@pytest.mark.parametrize(
+    "path,method,op", [o for o in OPERATIONS if o[0].startswith("/v1/")], ids=lambda v: str(v)[:30]
+)
 def test_every_api_operation_documents_auth_and_validation_errors(path, method, op):
     assert {"401", "422"} <= set(op["responses"]), f"{method.upper()} {path}"
 

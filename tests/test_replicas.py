@@ -31,19 +31,19 @@ import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import event
 
-from app import migrate
+from app.api.schemas import ArticleIn
 from app.config import Settings
-from app.db import make_engine, make_sessionmaker
-from app.evaluate import evaluate, read_jsonl
-from app.pipeline import StoryService
-from app.schemas import ArticleIn, canonical_url
+from app.service.ingest import StoryService
+from app.store import migrate
+from app.store.db import make_engine, make_sessionmaker
+from clustering.identity import canonical_url
 from clustering.metrics import bcubed
+from evaluation.evaluate import evaluate, read_jsonl
 from tests.conftest import SHARED_DATA
 from tests.servers import Server, fresh_database
 from tests.synthetic_news import OUTLETS, make_stories, report
@@ -296,7 +296,9 @@ def _bcubed_f1(database_url: str, rows: list[dict]) -> float:
 
 
 def test_migrations_ran_once_for_the_fleet(fleet: FleetRun):
-    assert [tuple(r) for r in _query(fleet.database_url, "SELECT version_num FROM alembic_version")] == [(migrate.head(),)]
+    assert [tuple(r) for r in _query(fleet.database_url, "SELECT version_num FROM alembic_version")] == [
+        (migrate.head(),)
+    ]
 
 
 def test_a_replica_was_killed_mid_stream_and_restarted_while_every_replica_took_writes(fleet: FleetRun):
@@ -409,7 +411,6 @@ def test_every_replica_matches_an_article_to_the_same_story(fleet: FleetRun):
             answers.append(found)
     assert answers[1] == answers[0]
     assert answers[2] == answers[0]
-
 
 
 # -- replicas starting at the same instant on an empty database ------------------------------------------

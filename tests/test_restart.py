@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from app import crud
+from app.api.factory import create_app
 from app.config import Settings
-from app.main import create_app
+from app.store import crud
 from clustering import embed
 
 DAM = [
@@ -262,9 +262,7 @@ def test_unrelated_article_after_restart_opens_a_new_cluster(restart):
 
 def test_source_template_lines_learned_before_restart_are_removed_after_it(restart):
     client = restart()
-    first = client.post(
-        "/v1/articles", json={**DAM[0], "text": DAM[0]["text"] + "\n" + GAZETTE_MOTTO}
-    ).json()
+    first = client.post("/v1/articles", json={**DAM[0], "text": DAM[0]["text"] + "\n" + GAZETTE_MOTTO}).json()
     stored_first = client.get(f"/v1/articles/{first['id']}").json()
     assert GAZETTE_MOTTO in stored_first["text"]  # one page: the line is still content
 
@@ -276,8 +274,7 @@ def test_source_template_lines_learned_before_restart_are_removed_after_it(resta
         "title": "Council promises review of Tamsen flood defences",
         "text": (
             "Brisholm council promised on Tuesday to review flood defences along the River Tamsen after last "
-            "week's evacuation, and to publish the findings before winter.\n"
-            + GAZETTE_MOTTO
+            "week's evacuation, and to publish the findings before winter.\n" + GAZETTE_MOTTO
         ),
     }
     second = client.post("/v1/articles", json=page).json()

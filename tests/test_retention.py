@@ -7,16 +7,17 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from app import crud
+from app.api.factory import create_app
 from app.cli import cli
 from app.config import Settings
-from app.main import create_app
+from app.store import crud
 from clustering.vectorise import TERM_SCHEME
 from tests.factories import article
 
 OLD = article()  # 2024-06-18: Putin in Pyongyang
-OLD_COPY = article(url="https://wire.example.org/putin-pyongyang", source="wire.example.org",
-                   published_at="2024-06-19T06:00:00Z")
+OLD_COPY = article(
+    url="https://wire.example.org/putin-pyongyang", source="wire.example.org", published_at="2024-06-19T06:00:00Z"
+)
 NEW = article(
     url="https://harbour.example.net/ferry",
     source="harbour.example.net",
@@ -58,8 +59,10 @@ def same_state(a: dict, b: dict) -> bool:
     return (
         a["stories"] == b["stories"]
         and a["signatures"] == b["signatures"]
-        and a["df"][0] == b["df"][0] and np.array_equal(a["df"][1], b["df"][1])
-        and a["archive"][0] == b["archive"][0] and np.array_equal(a["archive"][1], b["archive"][1])
+        and a["df"][0] == b["df"][0]
+        and np.array_equal(a["df"][1], b["df"][1])
+        and a["archive"][0] == b["archive"][0]
+        and np.array_equal(a["archive"][1], b["archive"][1])
         and a["postings"] == b["postings"]
         and a["clock"] == b["clock"]
     )
@@ -88,15 +91,21 @@ def test_a_late_write_up_joins_the_stored_story_around_its_date(windowed):
     with TestClient(create_app(windowed)) as client:
         old = post(client, OLD)
         post(client, NEW)
-        write_up = post(client, article(
-            url="https://other.example.net/story", source="other.example.net",
-            title="Putin lands in Pyongyang as Kim Jong Un greets him at the airport",
-            text=("Kim Jong Un met Russian President Vladimir Putin at Pyongyang airport late on Tuesday, state media "
-                  "in North Korea reported, as the two leaders prepared to sign a partnership agreement on security.\n"
-                  "Putin's first trip to North Korea in 24 years comes as Washington and Seoul accuse Pyongyang of "
-                  "sending artillery shells and missiles to Russia for its war in Ukraine."),
-            published_at="2024-06-19T03:00:00Z",
-        ))
+        write_up = post(
+            client,
+            article(
+                url="https://other.example.net/story",
+                source="other.example.net",
+                title="Putin lands in Pyongyang as Kim Jong Un greets him at the airport",
+                text=(
+                    "Kim Jong Un met Russian President Vladimir Putin at Pyongyang airport late on Tuesday, state media "
+                    "in North Korea reported, as the two leaders prepared to sign a partnership agreement on security.\n"
+                    "Putin's first trip to North Korea in 24 years comes as Washington and Seoul accuse Pyongyang of "
+                    "sending artillery shells and missiles to Russia for its war in Ukraine."
+                ),
+                published_at="2024-06-19T03:00:00Z",
+            ),
+        )
         assert write_up["cluster_id"] == old["cluster_id"] and write_up["duplicate_of"] is None
 
 
@@ -105,8 +114,16 @@ def test_a_story_brought_back_into_the_window_returns_whole(windowed):
         old = post(client, OLD)  # 2024-06-18
         post(client, {**NEW, "published_at": "2024-10-01T00:00:00Z"})  # the window starts on 2024-06-23
         assert old["cluster_id"] not in client.app.state.service.index.stories_
-        back = post(client, article(**{**OLD_COPY, "url": "https://wire.example.org/putin-follow-up",
-                                       "published_at": "2024-07-01T00:00:00Z"}))
+        back = post(
+            client,
+            article(
+                **{
+                    **OLD_COPY,
+                    "url": "https://wire.example.org/putin-follow-up",
+                    "published_at": "2024-07-01T00:00:00Z",
+                }
+            ),
+        )
         assert back["cluster_id"] == old["cluster_id"]
         index = client.app.state.service.index
         assert sorted(index.stories_[old["cluster_id"]].members) == [old["id"], back["id"]]
@@ -120,8 +137,17 @@ def test_a_restart_rebuilds_exactly_the_window_a_running_server_holds(windowed):
         post(client, OLD)
         post(client, OLD_COPY)
         post(client, NEW)
-        post(client, article(**{**OLD, "url": "https://late.example.com/x", "source": "late.example.com",
-                               "title": "Late report from Pyongyang"}))
+        post(
+            client,
+            article(
+                **{
+                    **OLD,
+                    "url": "https://late.example.com/x",
+                    "source": "late.example.com",
+                    "title": "Late report from Pyongyang",
+                }
+            ),
+        )
         running = index_state(client)
     with TestClient(create_app(windowed)) as client:
         assert same_state(index_state(client), running)
@@ -130,22 +156,28 @@ def test_a_restart_rebuilds_exactly_the_window_a_running_server_holds(windowed):
 
 # Five months after OLD: a look back at the same visit, and another meeting of the same two leaders.
 RETOLD = article(
-    url="https://review.example.org/putin-pyongyang-look-back", source="review.example.org",
+    url="https://review.example.org/putin-pyongyang-look-back",
+    source="review.example.org",
     title="Putin's Pyongyang visit: how Kim Jong Un greeted him and what the two leaders signed",
-    text=("When Russian President Vladimir Putin arrived in Pyongyang for his first visit to North Korea in 24 "
-          "years, Kim Jong Un greeted him at the airport and the two leaders signed a strategic partnership "
-          "agreement on security and trade.\n"
-          "Washington and Seoul say Pyongyang has supplied artillery shells and ballistic missiles for Russia's "
-          "war in Ukraine since the visit; Moscow and Pyongyang deny it."),
+    text=(
+        "When Russian President Vladimir Putin arrived in Pyongyang for his first visit to North Korea in 24 "
+        "years, Kim Jong Un greeted him at the airport and the two leaders signed a strategic partnership "
+        "agreement on security and trade.\n"
+        "Washington and Seoul say Pyongyang has supplied artillery shells and ballistic missiles for Russia's "
+        "war in Ukraine since the visit; Moscow and Pyongyang deny it."
+    ),
     published_at="2024-11-20T09:00:00Z",
 )
 OTHER_MEETING = article(
-    url="https://review.example.org/kim-vladivostok", source="review.example.org",
+    url="https://review.example.org/kim-vladivostok",
+    source="review.example.org",
     title="Kim Jong Un crosses into Russia by armoured train for Vladivostok summit",
-    text=("North Korean leader Kim Jong Un crossed the border into Russia on Wednesday aboard his armoured train, "
-          "heading for Vladivostok where Vladimir Putin will host him at the Eastern Economic Forum.\n"
-          "Officials in Moscow said the talks would cover fishing rights, a new road bridge over the Tumen river "
-          "and flights between the two countries."),
+    text=(
+        "North Korean leader Kim Jong Un crossed the border into Russia on Wednesday aboard his armoured train, "
+        "heading for Vladivostok where Vladimir Putin will host him at the Eastern Economic Forum.\n"
+        "Officials in Moscow said the talks would cover fishing rights, a new road bridge over the Tumen river "
+        "and flights between the two countries."
+    ),
     published_at="2024-11-20T09:00:00Z",
 )
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from app.evaluate import evaluate, labelled_to_article, read_jsonl, stream_order
+from evaluation.evaluate import evaluate, labelled_to_article, read_jsonl, stream_order
 from tests.conftest import SHARED_DATA
 
 SEEDS = SHARED_DATA / "seeds" / "articles.jsonl"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -12,7 +12,7 @@ import pytest
 from clustering.normalise import STOP_WORDS
 from clustering.summarise import LEAD_MAX_CHARS, Member, keywords, lead, summarise
 
-T0 = datetime(2026, 2, 3, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 2, 3, 8, 0, tzinfo=UTC)
 
 GAZETTE_TEXT = (
     "The Riverside Bridge in Port Calder was closed to traffic on Tuesday after the Alder River rose more than "

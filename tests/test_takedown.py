@@ -2,8 +2,8 @@
 
 from fastapi.testclient import TestClient
 
+from app.api.factory import create_app
 from app.config import Settings
-from app.main import create_app
 from tests.factories import article
 
 COPY = {"url": "https://wire.example.org/putin-pyongyang", "source": "wire.example.org"}

@@ -19,8 +19,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
+from app.api.factory import create_app
 from app.config import Settings
-from app.main import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICE_CODE = sorted(p for folder in ("app", "clustering", "migrations") for p in (ROOT / folder).rglob("*.py"))
@@ -88,14 +88,20 @@ def _pages(c: str) -> dict[str, str]:
         "script-src": _page(c, head=f'<script src="{c}/app.js"></script>'),
         "inline-script": _page(c, after=f"<script>fetch('{c}/js-ran'); document.write('pwned');</script>"),
         "stylesheet": _page(c, head=f'<link rel="stylesheet" href="{c}/site.css">'),
-        "css-import": _page(c, head=f"<style>@import url('{c}/import.css'); body {{ background: url({c}/bg.png) }}</style>"),
+        "css-import": _page(
+            c, head=f"<style>@import url('{c}/import.css'); body {{ background: url({c}/bg.png) }}</style>"
+        ),
         "iframe": _page(c, after=f'<iframe src="{c}/frame.html"></iframe>'),
         "meta-refresh": _page(c, head=f'<meta http-equiv="refresh" content="0; url={c}/refresh">'),
         "base-href": _page(c, head=f'<base href="{c}/">', after='<img src="relative.png">'),
         "canonical": _page(c, head=f'<link rel="canonical" href="{c}/canonical"><link rel="amphtml" href="{c}/amp">'),
-        "open-graph": _page(c, head=f'<meta property="og:url" content="{c}/og"><meta property="og:image" content="{c}/og.png">'),
+        "open-graph": _page(
+            c, head=f'<meta property="og:url" content="{c}/og"><meta property="og:image" content="{c}/og.png">'
+        ),
         "object-embed": _page(c, after=f'<object data="{c}/obj.swf"></object><embed src="{c}/embed.swf">'),
-        "video-audio": _page(c, after=f'<video poster="{c}/poster.jpg" src="{c}/v.mp4"></video><audio src="{c}/a.mp3">'),
+        "video-audio": _page(
+            c, after=f'<video poster="{c}/poster.jpg" src="{c}/v.mp4"></video><audio src="{c}/a.mp3">'
+        ),
         "svg-image": _page(c, after=f'<svg><image href="{c}/svg.png"/><use href="{c}/sprite.svg#x"/></svg>'),
         "links": _page(c, after=f'<a href="{c}/next">Next story</a> <a href="{c}/more">More</a>'),
         "form-action": _page(c, after=f'<form action="{c}/submit" method="post"><input name="q"></form>'),
@@ -154,7 +160,9 @@ def test_canary_would_notice_a_fetch(canary):
 
 @pytest.mark.parametrize("kind", ["inline-script", "event-handler", "css-import"])
 def test_script_and_style_never_reach_the_stored_text(service, canary, kind):
-    created = service.post("/v1/articles", json={"url": "https://islandnews.example/a", "html": _pages(canary.url)[kind]})
+    created = service.post(
+        "/v1/articles", json={"url": "https://islandnews.example/a", "html": _pages(canary.url)[kind]}
+    )
     assert created.status_code == 201, created.text
 
     stored = service.get(f"/v1/articles/{created.json()['id']}").json()["text"]
@@ -173,7 +181,7 @@ def test_external_entity_is_never_expanded_into_the_text(service):
 
 
 @pytest.mark.parametrize(
-    "markup", ["<script>alert(document.cookie)</script>", "<img src=x onerror=alert(1)>", "\"><svg onload=alert(1)>"]
+    "markup", ["<script>alert(document.cookie)</script>", "<img src=x onerror=alert(1)>", '"><svg onload=alert(1)>']
 )
 def test_markup_in_a_title_is_returned_as_json_data_never_as_html(service, markup):
     created = service.post("/v1/articles", json={"url": "https://islandnews.example/t", "title": markup, "text": BODY})

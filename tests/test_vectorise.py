@@ -34,7 +34,10 @@ def test_rare_terms_weigh_more_than_common_ones():
 @pytest.mark.parametrize(
     ("title", "body"),
     [
-        ("Harbour bridge closes for repairs", "The Harbour Bridge in Valleyport closed on Monday. Mayor Ines Duarte said repairs take a week."),
+        (
+            "Harbour bridge closes for repairs",
+            "The Harbour Bridge in Valleyport closed on Monday. Mayor Ines Duarte said repairs take a week.",
+        ),
         (None, "Floodwater reached the old town of Valleyport overnight."),
         ("", ""),
     ],

@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from markupsafe import escape
 
+from app.api.factory import create_app
+from app.api.web import BadDay, parse_day
 from app.config import Settings
-from app.main import create_app
-from app.web import BadDay, parse_day
 from tests.synthetic_news import make_stories, report
 
 # The stream's latest day, 18 June 2024 (to 12:00): flood (4 articles from 4 outlets, two
@@ -152,7 +152,9 @@ def test_day_shows_stories_that_ran_through_it(client, seeded):
 
 def test_day_of_the_latest_stories_links_back_and_has_no_next_day(client, seeded):
     page = client.get("/", params={"day": "2024-06-18"}).text
-    assert _card_ids(_section(page, "largest")) == [_story_id(seeded, n) for n in ("museum", "flood", "strike", "election")]
+    assert _card_ids(_section(page, "largest")) == [
+        _story_id(seeded, n) for n in ("museum", "flood", "strike", "election")
+    ]
     assert 'href="/?day=2024-06-17"' in page
     assert 'rel="next"' not in page
 
@@ -166,8 +168,21 @@ def test_day_without_stories_shows_an_empty_state(client, seeded):
 
 
 @pytest.mark.parametrize(
-    "day", ["yesterday", "2024-13-01", "2024-02-30", "2024-6-1", "20240618", "2024-06-18T00:00", "1989-12-31",
-            "9999-12-31", "", "2024-06-18\x00", "٢٠٢٤-٠٦-١٨", pytest.param("2" * 10_000, id="10000-digits")],
+    "day",
+    [
+        "yesterday",
+        "2024-13-01",
+        "2024-02-30",
+        "2024-6-1",
+        "20240618",
+        "2024-06-18T00:00",
+        "1989-12-31",
+        "9999-12-31",
+        "",
+        "2024-06-18\x00",
+        "٢٠٢٤-٠٦-١٨",
+        pytest.param("2" * 10_000, id="10000-digits"),
+    ],
 )
 def test_bad_day_is_a_400_page_not_an_error(client, day):
     response = client.get("/", params={"day": day})
@@ -232,11 +247,20 @@ def test_merged_story_id_redirects_to_the_survivor_and_says_so(client, seeded):
     apart = _post(client, report(ELECTION, "citybeat.example", rewrite=True, hours_later=1))
     assert apart["cluster_id"] != _story_id(seeded, "election")
     service.index.params = replace(usual, merge_threshold=usual.threshold)
-    wire, analysis = report(ELECTION, "northwire.example", page=False), report(ELECTION, "citybeat.example", rewrite=True)
-    both = _post(client, {  # both texts, so a copy of neither
-        "url": "https://plainsreporter.example/news/election-roundup", "source": "plainsreporter.example",
-        "title": wire["title"], "text": f"{analysis['text']}\n{wire['text']}", "published_at": analysis["published_at"],
-    })
+    wire, analysis = (
+        report(ELECTION, "northwire.example", page=False),
+        report(ELECTION, "citybeat.example", rewrite=True),
+    )
+    both = _post(
+        client,
+        {  # both texts, so a copy of neither
+            "url": "https://plainsreporter.example/news/election-roundup",
+            "source": "plainsreporter.example",
+            "title": wire["title"],
+            "text": f"{analysis['text']}\n{wire['text']}",
+            "published_at": analysis["published_at"],
+        },
+    )
     service.index.params = usual
     survivor = both["cluster_id"]
     absorbed = ({_story_id(seeded, "election"), apart["cluster_id"]} - {survivor}).pop()
@@ -286,7 +310,10 @@ def test_titles_are_escaped_on_both_pages(client):
     posted = _post(client, hostile)
     for page in (client.get("/").text, client.get(f"/stories/{posted['cluster_id']}").text):
         assert "<script>alert" not in page and "<b>floods" not in page
-        assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; River &lt;b&gt;floods&lt;/b&gt; &amp; &#34;homes&#34;" in page
+        assert (
+            "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; River &lt;b&gt;floods&lt;/b&gt; &amp; &#34;homes&#34;"
+            in page
+        )
 
 
 # -- plumbing --------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""app.workers: articles prepared in worker processes, off the write lock, against a
+"""app.service.workers: articles prepared in worker processes, off the write lock, against a
 snapshot of their sources' templates; a dead worker fails only its own articles."""
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app import migrate
+from app.api.factory import create_app
 from app.config import Settings
-from app.db import make_engine, make_sessionmaker
-from app.main import create_app
-from app.models import Article
-from app.workers import Job, PreparePool, WorkerCrashed, prepare_groups, share_out
+from app.service.workers import Job, PreparePool, WorkerCrashed, prepare_groups, share_out
+from app.store import migrate
+from app.store.db import make_engine, make_sessionmaker
+from app.store.models import Article
 from clustering.prepare import Draft
 from tests.synthetic_news import make_stories, report
 
@@ -65,7 +65,11 @@ def test_a_worker_prepares_exactly_what_the_calling_thread_prepares(pool, sessio
     for i, mine in here.prepared.items():
         theirs = there.prepared[i]
         assert (mine.text, mine.title, mine.template, mine.published_at) == (
-            theirs.text, theirs.title, theirs.template, theirs.published_at)
+            theirs.text,
+            theirs.title,
+            theirs.template,
+            theirs.published_at,
+        )
         assert np.array_equal(mine.signature, theirs.signature)
         assert mine.packed.to_bytes() == theirs.packed.to_bytes()
         assert np.array_equal(mine.packed.embedding, theirs.packed.embedding)
@@ -135,7 +139,7 @@ def test_a_task_beside_a_killed_worker_is_unharmed(pool):
 
 def test_an_error_in_one_task_reaches_its_caller_and_the_worker_carries_on(pool):
     bad = Draft(None, None, None, "x.example", None, "not a datetime")  # type: ignore[arg-type]
-    with pytest.raises(Exception):
+    with pytest.raises(AttributeError):  # a str where a datetime belongs, raised in the worker
         pool.submit([[Job(0, bad)]]).result(timeout=60)
     assert pool.submit([[Job(0, _draft(0))]]).result(timeout=60).prepared[0].has_text
 
@@ -152,8 +156,9 @@ def _clustering(url: str) -> list[tuple]:
     engine = make_engine(Settings(database_url=url))
     try:
         with make_sessionmaker(engine)() as session:
-            rows = session.execute(select(Article.url, Article.cluster_id, Article.duplicate_of, Article.text)
-                                   .order_by(Article.id)).all()
+            rows = session.execute(
+                select(Article.url, Article.cluster_id, Article.duplicate_of, Article.text).order_by(Article.id)
+            ).all()
     finally:
         engine.dispose()
     groups: dict[int, list[str]] = {}
@@ -191,8 +196,10 @@ def test_a_page_prepared_before_its_sources_template_changed_is_prepared_again(t
     and loses its menu exactly as if the two had come one after the other."""
     url = f"sqlite:///{tmp_path / 'stories.db'}"
     stories = make_stories(2, seed=21, start=datetime(2026, 1, 5, 8, tzinfo=UTC))
-    pages = [{**report(s, "valleyecho.example", page=False), "text": _page(report(s, "x", page=False)["text"])}
-             for s in stories]
+    pages = [
+        {**report(s, "valleyecho.example", page=False), "text": _page(report(s, "x", page=False)["text"])}
+        for s in stories
+    ]
     with TestClient(create_app(Settings(database_url=url, workers=0))) as client:
         service = client.app.state.service
         gate = threading.Barrier(2)
@@ -205,8 +212,9 @@ def test_a_page_prepared_before_its_sources_template_changed_is_prepared_again(t
 
         monkeypatch.setattr(service.preparer, "prepare", prepare_together)
         answers = []
-        threads = [threading.Thread(target=lambda p=p: answers.append(client.post("/v1/articles", json=p)))
-                   for p in pages]
+        threads = [
+            threading.Thread(target=lambda p=p: answers.append(client.post("/v1/articles", json=p))) for p in pages
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -224,14 +232,16 @@ def test_a_server_whose_worker_is_killed_answers_503_for_those_articles_and_carr
     with a 503 the client can retry, nothing of it is stored, the retry is stored, and the
     server keeps serving with a new worker."""
     import httpx
-    import psutil
 
     from tests.servers import Server
 
     stories = make_stories(6, seed=41, start=datetime(2026, 1, 5, 8, tzinfo=UTC), spacing=timedelta(days=2))
     # Two sources, so the batch is shared out to both workers.
-    batch = [report(s, outlet, hours_later=k) for k, s in enumerate(stories)
-             for outlet in ("valleyecho.example", "harbourpost.example")]
+    batch = [
+        report(s, outlet, hours_later=k)
+        for k, s in enumerate(stories)
+        for outlet in ("valleyecho.example", "harbourpost.example")
+    ]
     url = f"sqlite:///{tmp_path / 'stories.db'}"
     with Server(url, tmp_path / "serve.log", workers="2") as server, httpx.Client(timeout=120) as client:
         workers = _workers(server.process.pid)

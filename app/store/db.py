@@ -15,8 +15,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # every write transaction starts with BEGIN IMMEDIATE (see ``_begin``): the
     # write lock is taken up front instead of failing at the first write.
     # SQLite's lower() folds ASCII only; search needs "Évora" to match "évora".
-    dbapi_connection.create_function("unicode_lower", 1, lambda s: s.lower() if isinstance(s, str) else s,
-                                     deterministic=True)
+    dbapi_connection.create_function(
+        "unicode_lower", 1, lambda s: s.lower() if isinstance(s, str) else s, deterministic=True
+    )
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")

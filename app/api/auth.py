@@ -1,4 +1,4 @@
-"""Request dependencies, declared once as ``Annotated`` aliases, and access control.
+"""Access control: who may write and who may read.
 
 Writes need ``Authorization: Bearer <STORIES_API_KEY>`` when that key is set. Reads
 (articles, clusters, match) need ``STORIES_READ_API_KEY`` (or the write key) when that
@@ -11,40 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, Security
+from fastapi import HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import SecretStr
-from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.errors import ApiError
-from app.pipeline import StoryService
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <STORIES_API_KEY>`")
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
-
-
-# Dependencies that only read state are coroutines: FastAPI runs a plain function in
-# its thread pool, a hop that costs more than the lookup itself on every request.
-async def _settings(request: Request) -> Settings:
-    return request.app.state.settings
-
-
-async def _service(request: Request) -> StoryService:
-    return request.app.state.service
-
-
-def _read_session(request: Request) -> Iterator[Session]:
-    with request.app.state.read_sessions() as session:
-        yield session
-
-
-# -- access control -------------------------------------------------------------
 
 
 def presented_token(request: Request) -> str | None:
@@ -81,12 +58,13 @@ def _read_refusal(settings: Settings, token: str | None) -> HTTPException | None
     if settings.read_api_key is None or token_matches(token, settings.read_api_key, settings.api_key):
         return None
     return HTTPException(
-        401, "a valid 'Authorization: Bearer <key>' header is required for reads (STORIES_READ_API_KEY is set)",
+        401,
+        "a valid 'Authorization: Bearer <key>' header is required for reads (STORIES_READ_API_KEY is set)",
         headers=_CHALLENGE,
     )
 
 
-async def _require_writer(
+async def require_writer(
     request: Request,
     # Declares the bearer scheme in the OpenAPI schema; the token is read by ``presented_token``.
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
@@ -95,7 +73,7 @@ async def _require_writer(
         raise refused
 
 
-async def _require_reader(request: Request) -> None:
+async def require_reader(request: Request) -> None:
     if (refused := _read_refusal(request.app.state.settings, presented_token(request))) is not None:
         raise refused
 
@@ -106,51 +84,8 @@ def refusal(request: Request) -> HTTPException | None:
     dependant = getattr(route, "dependant", None)
     calls = {dependency.call for dependency in getattr(dependant, "dependencies", ())}
     token = presented_token(request)
-    if _require_writer in calls:
+    if require_writer in calls:
         return _write_refusal(request.app.state.settings, token)
-    if _require_reader in calls:
+    if require_reader in calls:
         return _read_refusal(request.app.state.settings, token)
     return None
-
-
-# -- strict JSON ------------------------------------------------------------------
-
-
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
-    seen: dict = {}
-    for key, value in pairs:
-        if key in seen:
-            raise _DuplicateKey(f"request body is ambiguous JSON: key '{key}' appears twice in one object")
-        seen[key] = value
-    return seen
-
-
-def _no_constant(name: str) -> None:
-    raise _DuplicateKey(f"request body is not valid JSON: {name} is not a JSON value")
-
-
-async def _strict_json(request: Request) -> None:
-    """Refuse JSON that parsers disagree on: repeated keys (which one wins?) and NaN/Infinity.
-
-    The body was already parsed leniently to validate it; this reads the same bytes again.
-    Bodies that are not JSON at all are left to validation, which names that problem.
-    """
-    body = await request.body()
-    try:
-        json.loads(body, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
-    except _DuplicateKey as err:
-        raise ApiError(400, str(err), code="invalid_json") from None
-    except (ValueError, RecursionError):
-        return
-
-
-SettingsDep = Annotated[Settings, Depends(_settings)]
-ServiceDep = Annotated[StoryService, Depends(_service)]
-ReadSession = Annotated[Session, Depends(_read_session)]
-Writer = Depends(_require_writer)
-Reader = Depends(_require_reader)
-StrictJson = Depends(_strict_json)

@@ -1,29 +1,32 @@
-"""Persistence: plain functions over a SQLAlchemy session (keyword-only)."""
+"""Persistence: plain functions over a SQLAlchemy session (keyword-only). Listings are
+``app.store.listing``."""
 
 from __future__ import annotations
 
-import base64
 import json
 import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import numpy as np
-
 from sqlalchemy import (
-    Text, and_, bindparam, case, cast, delete, distinct, exists, func, insert, or_, select, text, update,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, aliased, defer
+from sqlalchemy.orm import Session, defer
 
-from app.models import Article, Change, Cluster, Setting, SourceLine, TermArchive
+from app.store.models import Article, Change, Cluster, Setting, SourceLine, TermArchive
 from clustering.vectorise import DocumentFrequencies
-
-
-class InvalidCursor(ValueError):
-    """A pagination cursor this service did not issue."""
 
 
 def article_by_key(*, session: Session, url: str | None, external_id: str | None) -> Article | None:
@@ -79,9 +82,9 @@ def next_id(*, session: Session, table: str) -> int:
         return int(session.scalar(text("SELECT nextval(pg_get_serial_sequence(:t, 'id'))"), {"t": table}))
     query = {
         "articles": "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'articles'), 0), "
-                    "coalesce((SELECT max(id) FROM articles), 0))",
+        "coalesce((SELECT max(id) FROM articles), 0))",
         "clusters": "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'clusters'), 0), "
-                    "coalesce((SELECT max(id) FROM clusters), 0))",
+        "coalesce((SELECT max(id) FROM clusters), 0))",
     }[table]
     return int(session.scalar(text(query))) + 1
 
@@ -138,7 +141,9 @@ def summary_members(*, session: Session, cluster_id: int) -> list:
 
 def cluster_members(*, session: Session, cluster_id: int) -> list[Article]:
     return list(
-        session.scalars(select(Article).where(Article.cluster_id == cluster_id).order_by(Article.published_at, Article.id))
+        session.scalars(
+            select(Article).where(Article.cluster_id == cluster_id).order_by(Article.published_at, Article.id)
+        )
     )
 
 
@@ -147,7 +152,9 @@ def merge_clusters(*, session: Session, survivor_id: int, absorbed_id: int) -> N
     session.execute(update(Article).where(Article.cluster_id == absorbed_id).values(cluster_id=survivor_id))
     session.execute(update(Cluster).where(Cluster.merged_into == absorbed_id).values(merged_into=survivor_id))
     session.execute(
-        update(Cluster).where(Cluster.id == absorbed_id).values(merged_into=survivor_id, article_count=0, source_count=0)
+        update(Cluster)
+        .where(Cluster.id == absorbed_id)
+        .values(merged_into=survivor_id, article_count=0, source_count=0)
     )
 
 
@@ -215,7 +222,11 @@ def put_stream_clock(*, session: Session, at: datetime) -> None:
 def articles_near(*, session: Session, start: datetime, end: datetime) -> list[Article]:
     """Every article of the stories with an article published in [start, end], in id order."""
     stories = select(Article.cluster_id).where(Article.published_at >= start, Article.published_at <= end)
-    return list(session.scalars(select(Article).options(*_FOR_INDEX).where(Article.cluster_id.in_(stories)).order_by(Article.id)))
+    return list(
+        session.scalars(
+            select(Article).options(*_FOR_INDEX).where(Article.cluster_id.in_(stories)).order_by(Article.id)
+        )
+    )
 
 
 def story_articles_before(*, session: Session, cluster_id: int, article_id: int) -> list[Article]:
@@ -232,7 +243,9 @@ def story_articles_before(*, session: Session, cluster_id: int, article_id: int)
 
 def articles_after(*, session: Session, article_id: int) -> list[Article]:
     """Stored articles with a higher id than ``article_id``, in id order."""
-    return list(session.scalars(select(Article).options(*_FOR_INDEX).where(Article.id > article_id).order_by(Article.id)))
+    return list(
+        session.scalars(select(Article).options(*_FOR_INDEX).where(Article.id > article_id).order_by(Article.id))
+    )
 
 
 def delete_article(*, session: Session, article: Article) -> None:
@@ -387,251 +400,3 @@ def put_setting(*, session: Session, key: str, value: dict) -> None:
     session.connection().execute(
         statement.on_conflict_do_update(index_elements=[Setting.key], set_={"value": statement.excluded.value})
     )
-
-
-# -- listing -------------------------------------------------------------------
-#
-# Pages are cut from a snapshot, so paging never skips nor repeats a story while
-# articles keep arriving. The first page records the newest article and story ids
-# (ids grow in commit order, under the assign lock); every later page ranks the
-# stories that existed then by what they held then: a story that gained articles
-# since is ranked by its articles up to the snapshot. Stories opened after the first
-# page are left for the next paging. ``trending`` ranks by growth in the
-# ``TRENDING_HOURS`` before the newest article at the snapshot:
-#
-#     score = articles published in the window + 2 x outlets new to the story in it
-#
-# and lists only stories with a score (growth) in that window.
-
-_MAX_ID = 2**63 - 1
-SORTS = ("latest", "largest", "trending")
-TRENDING_HOURS = 24
-_SORT_COLUMN = {"latest": Cluster.last_published_at, "largest": Cluster.article_count}
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What a paging saw first: the newest article and story ids, and the stream clock."""
-
-    article_id: int
-    cluster_id: int
-    clock: datetime | None
-
-
-@dataclass(frozen=True)
-class Cursor:
-    sort: str
-    key: object  # latest: a time; largest and trending: an int
-    cluster_id: int
-    snapshot: Snapshot
-
-
-def encode_cursor(cursor: Cursor) -> str:
-    key = cursor.key.isoformat() if isinstance(cursor.key, datetime) else cursor.key
-    snap = cursor.snapshot
-    clock = snap.clock.isoformat() if snap.clock else None
-    raw = json.dumps([cursor.sort, key, cursor.cluster_id, snap.article_id, snap.cluster_id, clock],
-                     separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _bounded_int(value: object) -> bool:
-    return type(value) is int and 0 <= value <= _MAX_ID  # bool is not an int here
-
-
-def decode_cursor(cursor: str, sort: str) -> Cursor:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        cursor_sort, key, cluster_id, article_at, cluster_at, clock = json.loads(raw)
-        if cursor_sort != sort or not all(_bounded_int(v) for v in (cluster_id, article_at, cluster_at)):
-            raise ValueError
-        if sort == "latest":
-            key = datetime.fromisoformat(key)
-        elif not _bounded_int(key):
-            raise ValueError
-        clock = None if clock is None else datetime.fromisoformat(clock)
-    except (ValueError, TypeError, KeyError, UnicodeDecodeError) as err:
-        raise InvalidCursor("cursor is not one this service issued for this sort order") from err
-    return Cursor(sort, key, cluster_id, Snapshot(article_at, cluster_at, clock))
-
-
-def snapshot(*, session: Session) -> Snapshot:
-    return Snapshot(
-        session.scalar(select(func.max(Article.id))) or 0,
-        session.scalar(select(func.max(Cluster.id))) or 0,
-        stream_clock(session=session),
-    )
-
-
-@dataclass(frozen=True)
-class _Ranked:
-    key: object
-    cluster_id: int
-
-
-def list_clusters(
-    *,
-    session: Session,
-    sort: str = "latest",
-    limit: int = 20,
-    cursor: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    source: str | None = None,
-    q: str | None = None,
-    min_articles: int = 1,
-) -> tuple[list[Cluster], str | None]:
-    """One page of live clusters in ``sort`` order and the cursor of the next page."""
-    if sort not in SORTS:
-        raise ValueError(f"sort must be one of {SORTS}")
-    after = decode_cursor(cursor, sort) if cursor is not None else None
-    snap = after.snapshot if after else snapshot(session=session)
-    live = _live_clusters(session, snap, source, q)
-    if sort == "trending":
-        ranked = _trending(session, snap, live, since, until, min_articles, after, limit + 1)
-    else:
-        ranked = _ranked(session, sort, snap, live, since, until, min_articles, after, limit + 1)
-    rows = {c.id: c for c in session.scalars(select(Cluster).where(Cluster.id.in_([r.cluster_id for r in ranked])))}
-    ranked = [r for r in ranked if r.cluster_id in rows]
-    next_cursor = None
-    if len(ranked) > limit:
-        ranked = ranked[:limit]
-        last = ranked[-1]
-        next_cursor = encode_cursor(Cursor(sort, last.key, last.cluster_id, snap))
-    return [rows[r.cluster_id] for r in ranked], next_cursor
-
-
-def _live_clusters(session: Session, snap: Snapshot, source: str | None, q: str | None) -> list:
-    """Conditions on ``Cluster``: the story existed at the snapshot and still does, and
-    matches the filters that read current values."""
-    # "id + 0": the bound holds on every page but is almost never selective, and as a
-    # bare column it tempts SQLite into scanning the id range and sorting, where the
-    # sort order's index reads one page.
-    conditions = [Cluster.merged_into.is_(None), Cluster.id + 0 <= snap.cluster_id]
-    if source is not None:
-        # An alias, so the subquery correlates with the story only, also in queries
-        # that select from articles themselves (trending, stories grown since).
-        member = aliased(Article)
-        conditions.append(exists().where(member.cluster_id == Cluster.id, member.source == source))
-    if q:
-        lower = func.unicode_lower if session.get_bind().dialect.name == "sqlite" else func.lower
-        pattern = "%" + q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        conditions.append(
-            or_(
-                lower(Cluster.title).like(pattern, escape="\\"),
-                lower(cast(Cluster.keywords, Text)).like(pattern, escape="\\"),
-            )
-        )
-    return conditions
-
-
-def _before(key: object, cluster_id: int, after: Cursor | None) -> bool:
-    return after is None or (key, cluster_id) < (after.key, after.cluster_id)
-
-
-def _ranked(
-    session: Session,
-    sort: str,
-    snap: Snapshot,
-    live: list,
-    since: datetime | None,
-    until: datetime | None,
-    min_articles: int,
-    after: Cursor | None,
-    count: int,
-) -> list[_Ranked]:
-    """``count`` stories by ``sort`` as of the snapshot, after the cursor."""
-    column = _SORT_COLUMN[sort]
-    # No DISTINCT in SQL: with it SQLite scans the whole (cluster_id, ...) index instead
-    # of the few ids above the snapshot.
-    grown = set(session.scalars(select(Article.cluster_id).where(Article.id > snap.article_id)))
-    # Stories untouched since the snapshot: their stored summary is what they were then.
-    statement = select(Cluster.id, column).where(
-        *live, Cluster.id.not_in(grown), Cluster.article_count >= max(min_articles, 1)
-    )
-    if since is not None:
-        statement = statement.where(Cluster.last_published_at >= since)
-    if until is not None:
-        statement = statement.where(Cluster.first_published_at <= until)
-    if after is not None:
-        statement = statement.where(
-            or_(column < after.key, and_(column == after.key, Cluster.id < after.cluster_id))
-        )
-    statement = statement.order_by(column.desc(), Cluster.id.desc()).limit(count)
-    ranked = [_Ranked(key, cid) for cid, key in session.execute(statement)]
-    if grown:
-        # Stories that grew since: ranked by their articles up to the snapshot.
-        then = session.execute(
-            select(
-                Article.cluster_id,
-                func.count(),
-                func.min(Article.published_at),
-                func.max(Article.published_at),
-            )
-            .join(Cluster, Cluster.id == Article.cluster_id)
-            .where(*live, Cluster.id.in_(grown), Article.id <= snap.article_id)
-            .group_by(Article.cluster_id)
-        )
-        for cid, articles, first, last in then:
-            first, last = _utc(first), _utc(last)
-            key = last if sort == "latest" else articles
-            if (
-                articles >= max(min_articles, 1)
-                and (since is None or last >= since)
-                and (until is None or first <= until)
-                and _before(key, cid, after)
-            ):
-                ranked.append(_Ranked(key, cid))
-        ranked.sort(key=lambda r: (r.key, r.cluster_id), reverse=True)
-    return ranked[:count]
-
-
-def _trending(
-    session: Session,
-    snap: Snapshot,
-    live: list,
-    since: datetime | None,
-    until: datetime | None,
-    min_articles: int,
-    after: Cursor | None,
-    count: int,
-) -> list[_Ranked]:
-    """``count`` stories by growth in the trending window before the snapshot's clock."""
-    if snap.clock is None:
-        return []
-    start = snap.clock - timedelta(hours=TRENDING_HOURS)
-    earlier = aliased(Article)
-    outlet_before = (
-        exists()
-        .where(
-            earlier.cluster_id == Article.cluster_id,
-            earlier.source == Article.source,
-            earlier.published_at <= start,
-            earlier.id <= snap.article_id,
-        )
-    )
-    new_outlets = func.count(distinct(case((~outlet_before, Article.source))))
-    score = (func.count() + 2 * new_outlets).label("score")
-    statement = (
-        select(Article.cluster_id, score)
-        .join(Cluster, Cluster.id == Article.cluster_id)
-        .where(
-            Article.id <= snap.article_id,
-            Article.published_at > start,
-            Article.published_at <= snap.clock,
-            *live,
-            Cluster.article_count >= max(min_articles, 1),
-        )
-        .group_by(Article.cluster_id)
-    )
-    if since is not None:
-        statement = statement.where(Cluster.last_published_at >= since)
-    if until is not None:
-        statement = statement.where(Cluster.first_published_at <= until)
-    ranked = [_Ranked(int(key), cid) for cid, key in session.execute(statement) if _before(int(key), cid, after)]
-    ranked.sort(key=lambda r: (r.key, r.cluster_id), reverse=True)
-    return ranked[:count]
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

@@ -30,8 +30,10 @@ from multiprocessing.connection import Connection
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app import crud
-from app.models import Article
+from app.config import Settings
+from app.store import crud
+from app.store.db import make_engine, make_sessionmaker
+from app.store.models import Article
 from clustering import embed
 from clustering.prepare import Draft, Prepared, prepare
 
@@ -143,9 +145,6 @@ def _serve(connection: Connection, database_url: str) -> None:
     """
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from app.config import Settings
-    from app.db import make_engine, make_sessionmaker
-
     try:
         engine = make_engine(Settings(database_url=database_url), writer=False)
         sessions = make_sessionmaker(engine)
@@ -324,4 +323,3 @@ class Preparer:
     def close(self) -> None:
         if self.pool is not None:
             self.pool.close()
-

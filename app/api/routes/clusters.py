@@ -7,11 +7,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
-from app import crud
-from app.deps import Reader, ReadSession
-from app.errors import ApiError, documented
-from app.models import Cluster
-from app.schemas import (
+from app.api.deps import Reader, ReadSession
+from app.api.errors import ApiError, documented
+from app.api.schemas import (
     MAX_ID,
     ClusterArticle,
     ClusterDetail,
@@ -21,24 +19,9 @@ from app.schemas import (
     QueryTime,
     as_utc,
 )
+from app.store import crud, listing
 
 router = APIRouter(prefix="/v1/clusters", tags=["clusters"], dependencies=[Reader])
-
-
-def _summary(cluster: Cluster) -> dict:
-    return {
-        "id": cluster.id,
-        "title": cluster.title,
-        "summary": cluster.summary,
-        "article_count": cluster.article_count,
-        "source_count": cluster.source_count,
-        "sources": cluster.sources,
-        "keywords": cluster.keywords,
-        "first_published_at": cluster.first_published_at,
-        "last_published_at": cluster.last_published_at,
-        "updated_at": cluster.updated_at,
-        "representative_article_id": cluster.representative_article_id,
-    }
 
 
 def _issued_cursor(cursor: str | None, sort: str) -> None:
@@ -46,13 +29,14 @@ def _issued_cursor(cursor: str | None, sort: str) -> None:
     if cursor is None:
         return
     try:
-        found = crud.decode_cursor(cursor, sort)
+        found = listing.decode_cursor(cursor, sort)
         for when in (found.key, found.snapshot.clock):
             if isinstance(when, datetime):
                 as_utc(when)  # a forged time UTC cannot hold would fail only when bound to the query
-    except (crud.InvalidCursor, ValueError):
-        raise ApiError(422, "cursor is not one this service issued for this sort order", code="invalid",
-                       field="cursor") from None
+    except (listing.InvalidCursor, ValueError):
+        raise ApiError(
+            422, "cursor is not one this service issued for this sort order", code="invalid", field="cursor"
+        ) from None
 
 
 @router.get(
@@ -82,7 +66,7 @@ def list_clusters(
 ) -> ClusterPage:
     _issued_cursor(cursor, sort)
     try:
-        rows, next_cursor = crud.list_clusters(
+        rows, next_cursor = listing.list_clusters(
             session=session,
             sort=sort,
             limit=limit,
@@ -93,9 +77,11 @@ def list_clusters(
             q=q,
             min_articles=min_articles,
         )
-    except crud.InvalidCursor as err:
+    except listing.InvalidCursor as err:
         raise ApiError(422, str(err), code="invalid", field="cursor") from None
-    return ClusterPage(clusters=[ClusterSummary(**_summary(c)) for c in rows], next_cursor=next_cursor)
+    return ClusterPage(
+        clusters=[ClusterSummary.model_validate(c, from_attributes=True) for c in rows], next_cursor=next_cursor
+    )
 
 
 @router.get(
@@ -110,12 +96,7 @@ def get_cluster(cluster_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: Read
         raise HTTPException(404, f"cluster {cluster_id} does not exist")
     members = crud.cluster_members(session=session, cluster_id=cluster.id)
     return ClusterDetail(
-        **_summary(cluster),
+        **ClusterSummary.model_validate(cluster, from_attributes=True).model_dump(),
         merged_into=cluster.id if merged else None,
-        articles=[
-            ClusterArticle(
-                id=a.id, url=a.url, title=a.title, source=a.source, published_at=a.published_at, duplicate_of=a.duplicate_of
-            )
-            for a in members
-        ],
+        articles=[ClusterArticle.model_validate(a, from_attributes=True) for a in members],
     )

@@ -29,13 +29,13 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from app.config import Settings
-from app.evaluate import labelled_to_article, stream_order
-from app.pipeline import draft_of
-from app.variants import compress, jitter_order, shuffle, wrap
+from app.service.ingest import draft_of
 from clustering.assign import FEATURES, MODEL_PATH, AssignParams, DecisionModel, StoryIndex
 from clustering.extract import SourceTemplates
-from clustering.prepare import Prepared, prepare
 from clustering.metrics import Scores, bcubed
+from clustering.prepare import Prepared, prepare
+from evaluation.evaluate import labelled_to_article, stream_order
+from evaluation.variants import compress, jitter_order, shuffle, wrap
 
 # Every hundredth from 0.05 to 0.70. Among thresholds that score the same, the one
 # nearest 0.5 (the most conservative) wins: equal on the data, it joins less on doubt.
@@ -160,7 +160,7 @@ def calibrate(rows: list[dict], base: AssignParams | None = None) -> dict:
 def streams(rows: list[dict]) -> dict[str, list[tuple[dict, Prepared]]]:
     """The calibration set as the service must handle it: as published, wrapped in page
     templates, with every story moved into one 10-day window, and arriving up to a day
-    late (``app.variants``), each ``prepared``."""
+    late (``evaluation.variants``), each ``prepared``."""
     return {
         "clean": prepared(rows),
         "wrapped": prepared(wrap(rows)),

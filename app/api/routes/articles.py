@@ -7,12 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Response
 from pydantic import ValidationError
 
-from app import crud
-from app.deps import Reader, ReadSession, ServiceDep, SettingsDep, StrictJson, Writer
-from app.errors import describe_validation, documented
-from app.schemas import (
-    ArticleDeleted,
+from app.api.deps import Reader, ReadSession, ServiceDep, SettingsDep, StrictJson, Writer
+from app.api.errors import describe_validation, documented
+from app.api.schemas import (
     MAX_ID,
+    ArticleDeleted,
     ArticleIn,
     ArticleOut,
     ArticleResult,
@@ -21,6 +20,7 @@ from app.schemas import (
     BatchResult,
     ErrorBody,
 )
+from app.store import crud
 
 router = APIRouter(prefix="/v1/articles", tags=["articles"])
 
@@ -32,7 +32,10 @@ _WRITE_ERRORS = documented(400, 401, 413, 422, 503)
     response_model=ArticleResult,
     status_code=201,
     dependencies=[Writer, StrictJson],
-    responses={200: {"model": ArticleResult, "description": "Seen before: same ids, nothing changed."}, **_WRITE_ERRORS},
+    responses={
+        200: {"model": ArticleResult, "description": "Seen before: same ids, nothing changed."},
+        **_WRITE_ERRORS,
+    },
     summary="Ingest one article",
 )
 def post_article(article: ArticleIn, service: ServiceDep, response: Response) -> ArticleResult:
@@ -73,7 +76,10 @@ def post_batch(batch: BatchIn, service: ServiceDep, settings: SettingsDep) -> Ba
             results[i] = BatchItem(index=i, status="error", error=ErrorBody(code="invalid", message=outcome.error))
         else:
             results[i] = BatchItem(
-                index=i, id=outcome.id, cluster_id=outcome.cluster_id, duplicate_of=outcome.duplicate_of,
+                index=i,
+                id=outcome.id,
+                cluster_id=outcome.cluster_id,
+                duplicate_of=outcome.duplicate_of,
                 status=outcome.status,
             )
     return BatchResult(results=[r for r in results if r is not None])

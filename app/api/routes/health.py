@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from app import migrate
+from app.store import migrate
 
 router = APIRouter(tags=["health"])
 
@@ -28,8 +28,10 @@ _NOT_READY = {"status": "not ready", "checks": {"database": True, "schema": Fals
     summary="Database reachable, schema at head, caches loaded",
     responses={
         200: {"description": "Ready to serve.", "content": {"application/json": {"example": _READY}}},
-        503: {"description": "Not ready: the failing checks are false.",
-              "content": {"application/json": {"example": _NOT_READY}}},
+        503: {
+            "description": "Not ready: the failing checks are false.",
+            "content": {"application/json": {"example": _NOT_READY}},
+        },
     },
 )
 def readyz(request: Request) -> JSONResponse:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from clustering.identity import canonical_url, outlet
 from clustering.prepare import EARLIEST, FUTURE_TOLERANCE
 
 MAX_ID = 2**63 - 1  # the largest id either database can hold
@@ -21,33 +22,12 @@ MAX_LINES = 10_000
 # No word of any language runs to 10,000 characters (a long CJK paragraph without spaces
 # stays under it); a longer run of non-space characters is a blob, not text.
 MAX_WORD_CHARS = 10_000
-_TRACKING = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "ocid", "cmpid")
 # C0 controls and DEL. Tab, line feed and carriage return belong in text; nothing else does.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CONTROL_OR_BREAK = re.compile(r"[\x00-\x1f\x7f]")
 _URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")  # no spaces or controls inside a URL
 _WORD = re.compile(r"\w")
 _NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
-
-
-def canonical_url(url: str) -> str:
-    """The idempotency form of a URL: lower-case scheme and host, no default port,
-    no fragment, no tracking parameters, remaining parameters sorted.
-
-    >>> canonical_url("HTTPS://Example.com:443/a/b/?utm_source=x&b=2&a=1#top")
-    'https://example.com/a/b?a=1&b=2'
-    """
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    port = parts.port
-    if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
-        host = f"{host}:{port}"
-    path = parts.path.rstrip("/") or "/"
-    query = sorted(
-        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not k.lower().startswith(_TRACKING)
-    )
-    return urlunsplit((scheme, host, path, urlencode(query), ""))
 
 
 def _no_nul(value: str | None, what: str) -> str | None:
@@ -224,12 +204,7 @@ class ArticleIn(BaseModel):
     @property
     def key_source(self) -> str | None:
         """The outlet: ``source`` if given, else the url's host without ``www.``."""
-        if self.source:
-            return self.source
-        if self.url:
-            host = urlsplit(self.url).hostname or ""
-            return host.removeprefix("www.") or None
-        return None
+        return outlet(self.source, self.url)
 
 
 def _example(example: dict) -> ConfigDict:
@@ -244,8 +219,11 @@ _SUMMARY_EXAMPLE = {
     "Korea in 24 years, where leader Kim Jong Un greeted him at the airport.",
     "article_count": 3,
     "source_count": 3,
-    "sources": [{"name": "news.example.com", "articles": 1}, {"name": "wire.example.org", "articles": 1},
-                {"name": "daily.example.net", "articles": 1}],
+    "sources": [
+        {"name": "news.example.com", "articles": 1},
+        {"name": "wire.example.org", "articles": 1},
+        {"name": "daily.example.net", "articles": 1},
+    ],
     "keywords": ["putin", "pyongyang", "kim jong un", "partnership", "north korea"],
     "first_published_at": "2024-06-18T22:00:00Z",
     "last_published_at": "2024-06-19T06:10:00Z",
@@ -292,12 +270,16 @@ class BatchIn(BaseModel):
             "examples": [
                 {
                     "articles": [
-                        {"url": "https://news.example.com/world/putin-pyongyang-visit",
-                         "title": "Putin arrives in Pyongyang for talks with Kim Jong Un",
-                         "text": "Russian President Vladimir Putin arrived in Pyongyang on Tuesday ...",
-                         "published_at": "2024-06-18T22:00:00Z"},
-                        {"url": "https://wire.example.org/putin-pyongyang",
-                         "text": "Russian President Vladimir Putin arrived in Pyongyang on Tuesday ..."},
+                        {
+                            "url": "https://news.example.com/world/putin-pyongyang-visit",
+                            "title": "Putin arrives in Pyongyang for talks with Kim Jong Un",
+                            "text": "Russian President Vladimir Putin arrived in Pyongyang on Tuesday ...",
+                            "published_at": "2024-06-18T22:00:00Z",
+                        },
+                        {
+                            "url": "https://wire.example.org/putin-pyongyang",
+                            "text": "Russian President Vladimir Putin arrived in Pyongyang on Tuesday ...",
+                        },
                     ]
                 }
             ]
@@ -323,9 +305,15 @@ class BatchResult(BaseModel):
         {
             "results": [
                 {"index": 0, "id": 118, "cluster_id": 7, "duplicate_of": None, "status": "created"},
-                {"index": 1, "status": "error",
-                 "error": {"code": "invalid", "message": "exactly one of text or html is required",
-                           "field": "articles[1].text"}},
+                {
+                    "index": 1,
+                    "status": "error",
+                    "error": {
+                        "code": "invalid",
+                        "message": "exactly one of text or html is required",
+                        "field": "articles[1].text",
+                    },
+                },
             ]
         }
     )
@@ -401,12 +389,22 @@ class ClusterDetail(ClusterSummary):
             **_SUMMARY_EXAMPLE,
             "merged_into": None,
             "articles": [
-                {"id": 118, "url": "https://news.example.com/world/putin-pyongyang-visit",
-                 "title": "Putin arrives in Pyongyang for talks with Kim Jong Un", "source": "news.example.com",
-                 "published_at": "2024-06-18T22:00:00Z", "duplicate_of": None},
-                {"id": 121, "url": "https://wire.example.org/putin-pyongyang",
-                 "title": "Putin arrives in Pyongyang for talks with Kim Jong Un", "source": "wire.example.org",
-                 "published_at": "2024-06-19T01:00:00Z", "duplicate_of": 118},
+                {
+                    "id": 118,
+                    "url": "https://news.example.com/world/putin-pyongyang-visit",
+                    "title": "Putin arrives in Pyongyang for talks with Kim Jong Un",
+                    "source": "news.example.com",
+                    "published_at": "2024-06-18T22:00:00Z",
+                    "duplicate_of": None,
+                },
+                {
+                    "id": 121,
+                    "url": "https://wire.example.org/putin-pyongyang",
+                    "title": "Putin arrives in Pyongyang for talks with Kim Jong Un",
+                    "source": "wire.example.org",
+                    "published_at": "2024-06-19T01:00:00Z",
+                    "duplicate_of": 118,
+                },
             ],
         }
     )
@@ -418,7 +416,12 @@ class ClusterDetail(ClusterSummary):
 
 
 class ClusterPage(BaseModel):
-    model_config = _example({"clusters": [_SUMMARY_EXAMPLE], "next_cursor": "WyJsYXRlc3QiLCIyMDI0LTA2LTE5VDA2OjEwOjAwKzAwOjAwIiw3LDEyMSw5LCIyMDI0LTA2LTE5VDA2OjEwOjAwKzAwOjAwIl0"})
+    model_config = _example(
+        {
+            "clusters": [_SUMMARY_EXAMPLE],
+            "next_cursor": "WyJsYXRlc3QiLCIyMDI0LTA2LTE5VDA2OjEwOjAwKzAwOjAwIiw3LDEyMSw5LCIyMDI0LTA2LTE5VDA2OjEwOjAwKzAwOjAwIl0",
+        }
+    )
 
     clusters: list[ClusterSummary]
     next_cursor: str | None
@@ -443,8 +446,15 @@ class ChangeOut(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"seq": 41, "kind": "grew", "cluster_id": 7, "article_id": 118, "into_cluster_id": None,
-                 "article_count": 5, "at": "2024-06-19T08:00:02Z"}
+                {
+                    "seq": 41,
+                    "kind": "grew",
+                    "cluster_id": 7,
+                    "article_id": 118,
+                    "into_cluster_id": None,
+                    "article_count": 5,
+                    "at": "2024-06-19T08:00:02Z",
+                }
             ]
         }
     )
@@ -468,8 +478,9 @@ class ChangeOut(BaseModel):
 
 class ChangePage(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"changes": [ChangeOut.model_config["json_schema_extra"]["examples"][0]],
-                                         "next_after": 41}]}
+        json_schema_extra={
+            "examples": [{"changes": [ChangeOut.model_config["json_schema_extra"]["examples"][0]], "next_after": 41}]
+        }
     )
 
     changes: list[ChangeOut]

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app import crud
-from app.deps import Reader, ReadSession
-from app.errors import documented
-from app.schemas import MAX_ID, ChangeOut, ChangePage
+from app.api.deps import Reader, ReadSession
+from app.api.errors import documented
+from app.api.schemas import MAX_ID, ChangeOut, ChangePage
+from app.store import crud
 
 router = APIRouter(prefix="/v1", tags=["changes"], dependencies=[Reader])
 

@@ -81,7 +81,7 @@ def wrap(rows: list[dict], seed: int = 7) -> list[dict]:
             "Trending",
             *[f"\u2022 {t}" for t in trending],
             "Search",
-            *( [row["title"]] if row.get("title") else [] ),
+            *([row["title"]] if row.get("title") else []),
             f"By Staff Reporter {when:%B} {when.day}, {when:%Y}",
             *body,
             site["share"],

@@ -14,19 +14,19 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Protocol
 
 import jinja2
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import crud
-from app.deps import Reader, ReadSession
-from app.models import Article, Cluster
-from app.schemas import EARLIEST, MAX_ID
+from app.api.deps import Reader, ReadSession
+from app.api.schemas import MAX_ID
+from app.store import crud, listing
+from clustering.prepare import EARLIEST
 
 HERE = Path(__file__).resolve().parent
 LARGEST = 20  # stories in the "Largest" section
@@ -80,36 +80,6 @@ def _start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-_LIVE = (Cluster.merged_into.is_(None), Cluster.article_count >= 1)
-
-
-def newest_activity(*, session: Session) -> datetime | None:
-    """The latest ``last_published_at`` of any live story (None: no stories)."""
-    return session.scalar(select(func.max(Cluster.last_published_at)).where(*_LIVE))
-
-
-def previous_active_day(*, session: Session, before: date) -> date | None:
-    """The latest day before ``before`` on which some story was active, or None."""
-    start = _start(before)
-    # The latest end among stories that began before ``start``; one that ran past it
-    # was active the day before.
-    last = session.scalar(
-        select(func.max(Cluster.last_published_at)).where(*_LIVE, Cluster.first_published_at < start)
-    )
-    if last is None:
-        return None
-    return min(last, start - timedelta(microseconds=1)).date()
-
-
-def next_active_day(*, session: Session, after: date) -> date | None:
-    """The earliest day after ``after`` on which some story was active, or None."""
-    end = _start(after + timedelta(days=1))
-    first = session.scalar(select(func.min(Cluster.first_published_at)).where(*_LIVE, Cluster.last_published_at >= end))
-    if first is None:
-        return None
-    return max(first, end).date()
-
-
 @dataclass(frozen=True)
 class Window:
     """The stretch of the stream one home page shows."""
@@ -123,10 +93,12 @@ class Window:
 
 def latest_window(*, session: Session) -> Window | None:
     """The 24 hours before the newest story's last article (None: no stories at all)."""
-    newest = newest_activity(session=session)
+    newest = listing.newest_activity(session=session)
     if newest is None:
         return None
-    return Window(newest - WINDOW, newest, None, previous_active_day(session=session, before=newest.date()), None)
+    return Window(
+        newest - WINDOW, newest, None, listing.previous_active_day(session=session, before=newest.date()), None
+    )
 
 
 def day_window(*, session: Session, day: date) -> Window:
@@ -137,13 +109,13 @@ def day_window(*, session: Session, day: date) -> Window:
         start,
         until,
         day,
-        previous_active_day(session=session, before=day),
-        next_active_day(session=session, after=day) if day < LAST_DAY else None,
+        listing.previous_active_day(session=session, before=day),
+        listing.next_active_day(session=session, after=day) if day < LAST_DAY else None,
     )
 
 
-def stories_in(*, session: Session, window: Window, sort: str, limit: int) -> list[Cluster]:
-    rows, _ = crud.list_clusters(session=session, sort=sort, limit=limit, since=window.since, until=window.until)
+def stories_in(*, session: Session, window: Window, sort: str, limit: int) -> list:
+    rows, _ = listing.list_clusters(session=session, sort=sort, limit=limit, since=window.since, until=window.until)
     return rows
 
 
@@ -167,22 +139,29 @@ def was_merged_into(*, session: Session, absorbed_id: int | None, survivor_id: i
     return merged and survivor is not None and survivor.id == survivor_id
 
 
+class Member(Protocol):
+    """What grouping copies reads of a story's member article."""
+
+    id: int
+    duplicate_of: int | None
+
+
 @dataclass
 class DuplicateGroup:
     """An article and the syndicated copies recorded as its duplicates."""
 
-    article: Article
-    copies: list[Article] = field(default_factory=list)
+    article: Member
+    copies: list[Member] = field(default_factory=list)
 
 
-def duplicate_groups(members: list[Article]) -> list[DuplicateGroup]:
+def duplicate_groups(members: list[Member]) -> list[DuplicateGroup]:
     """Members grouped under their originals, in the members' order.
 
     A copy whose original is not among ``members`` stands on its own.
     """
     by_id = {a.id: a for a in members}
 
-    def root(article: Article) -> int:
+    def root(article: Member) -> int:
         seen = {article.id}
         while article.duplicate_of in by_id and article.duplicate_of not in seen:
             article = by_id[article.duplicate_of]
@@ -270,8 +249,13 @@ def story(
     wanted = parse_id(story_id)
     cluster, merged = crud.resolve_cluster(session=session, cluster_id=wanted) if wanted else (None, False)
     if cluster is None or cluster.article_count == 0:
-        return _page(request, "error.html", 404, title="Story not found",
-                     message=f"There is no story {story_id[:40]}: it never existed, or all its articles were taken down.")
+        return _page(
+            request,
+            "error.html",
+            404,
+            title="Story not found",
+            message=f"There is no story {story_id[:40]}: it never existed, or all its articles were taken down.",
+        )
     if merged:
         return RedirectResponse(f"/stories/{cluster.id}?merged_from={wanted}", status_code=303)
     # Say so only when it is true: the id given really resolves to this story.

@@ -2,7 +2,7 @@
 
 ``StoryService.ingest`` first prepares a request's articles with the pure stages
 (``clustering.prepare``: extract, normalise, embed, vectorise, fingerprint) in worker
-processes (``app.workers``), holding no lock. Only then does it join the write step,
+processes (``app.service.workers``), holding no lock. Only then does it join the write step,
 which is serialised fleet-wide: in this process by ``lock``, on PostgreSQL also by an
 advisory lock, so two processes never decide at once. Concurrent requests share the
 write step (group commit): whoever takes the lock writes every request waiting for it
@@ -28,21 +28,22 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import numpy as np
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session, object_session, sessionmaker
 
-from app import crud
-from app.models import Article, Cluster
 from app.observability import Metrics
-from app.schemas import ArticleIn
-from app.workers import Job, Preparer
+from app.service.workers import Job, Preparer
+from app.store import crud
+from app.store.models import Article, Cluster
 from clustering import embed, fingerprint
 from clustering.assign import Assignment, StoryIndex, member_centrality
+from clustering.identity import outlet
 from clustering.normalise import stems
 from clustering.prepare import Draft, Prepared, prepare, prepare_again
-from clustering.summarise import Digest, Member, story_terms
+from clustering.summarise import Digest, Member
 from clustering.vectorise import TERM_SCHEME, ArticleFeatures, PackedFeatures, features, term_indices
 
 log = logging.getLogger(__name__)
@@ -82,8 +83,23 @@ def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def draft_of(article: ArticleIn, received_at: datetime) -> Draft:
-    return Draft(article.title, article.text, article.html, article.key_source, article.published_at, received_at)
+class Submission(Protocol):
+    """An article as a client sent it, checked (``app.api.schemas.Submission`` is one):
+    ``url`` canonical, exactly one of ``text`` and ``html``."""
+
+    url: str | None
+    external_id: str | None
+    title: str | None
+    text: str | None
+    html: str | None
+    source: str | None
+    published_at: datetime | None
+    language: str | None
+
+
+def draft_of(article: Submission, received_at: datetime) -> Draft:
+    source = outlet(article.source, article.url)
+    return Draft(article.title, article.text, article.html, source, article.published_at, received_at)
 
 
 def stored_features(article: Article) -> ArticleFeatures:
@@ -128,7 +144,9 @@ def _nothing_pending() -> None:
     """The flush of a transaction that has written nothing yet (catching up)."""
 
 
-def known(by_url: dict[str, crud.Stored], by_external: dict[str, crud.Stored], article: ArticleIn) -> crud.Stored | None:
+def known(
+    by_url: dict[str, crud.Stored], by_external: dict[str, crud.Stored], article: Submission
+) -> crud.Stored | None:
     """The stored article with ``article``'s key: its url, else its external id."""
     if article.url is not None and (found := by_url.get(article.url)) is not None:
         return found
@@ -150,7 +168,7 @@ class _Ready:
 class _Request:
     """A request waiting for the write step, and what it got."""
 
-    articles: Sequence[ArticleIn]
+    articles: Sequence[Submission]
     ready: list[_Ready]
     received_at: datetime
     outcomes: list[Outcome] | None = None
@@ -201,10 +219,10 @@ class _Transaction:
         crud.insert_rows(session=self.session, model=Article, rows=self.articles)
         self.clusters, self.articles = [], []
 
-    def known(self, article: ArticleIn) -> crud.Stored | None:
+    def known(self, article: Submission) -> crud.Stored | None:
         return known(self.by_url, self.by_external, article)
 
-    def remember(self, article: ArticleIn, stored: crud.Stored) -> None:
+    def remember(self, article: Submission, stored: crud.Stored) -> None:
         if article.url is not None:
             self.by_url[article.url] = stored
         if article.external_id is not None:
@@ -280,6 +298,15 @@ class StoryService:
 
     def close(self) -> None:
         self.preparer.close()
+
+    def index_sizes(self) -> dict[str, int]:
+        """Entries of the in-memory indexes (for the metrics)."""
+        index = self.index
+        return {
+            "articles": len(index.article_story_),
+            "stories": len(index.stories_),
+            "near_duplicate_signatures": len(index.near_duplicates_),
+        }
 
     def _rebuild(self, session: Session) -> None:
         index = StoryIndex(self.index.params, self.horizon_days)
@@ -357,7 +384,7 @@ class StoryService:
 
     # -- writes ----------------------------------------------------------------
 
-    def ingest(self, articles: Sequence[ArticleIn]) -> list[Outcome]:
+    def ingest(self, articles: Sequence[Submission]) -> list[Outcome]:
         """Store ``articles``; results in input order. They are prepared first, off the
         lock (an article whose key is stored already is not prepared at all), then
         written in the next group commit."""
@@ -446,9 +473,13 @@ class StoryService:
             raise
         self.sources_.update(txn.sources)
         outcomes = [outcome for request in group for outcome in request.outcomes or ()]
-        self.metrics.record_committed(outcomes, opened=txn.opened, merged=txn.merged, reprepared=txn.reprepared)
+        counted = Counter("rejected" if o.status == "error" else o.status for o in outcomes)
+        copies = sum(o.status == "created" and o.duplicate_of is not None for o in outcomes)
+        self.metrics.record_committed(
+            counted, duplicates=copies, opened=txn.opened, merged=txn.merged, reprepared=txn.reprepared
+        )
 
-    def _ingest_one(self, txn: _Transaction, article: ArticleIn, ready: _Ready, received_at: datetime) -> Outcome:
+    def _ingest_one(self, txn: _Transaction, article: Submission, ready: _Ready, received_at: datetime) -> Outcome:
         session = txn.session
         stored = txn.known(article)
         if stored is not None:
@@ -473,33 +504,52 @@ class StoryService:
         opened = cluster_id is None
         if opened:
             cluster_id = txn.cluster_id()
-            txn.clusters.append({"id": cluster_id, "created_at": received_at, "updated_at": received_at,
-                                 "keywords": [], "sources": [], "title": "", "summary": ""})
+            txn.clusters.append(
+                {
+                    "id": cluster_id,
+                    "created_at": received_at,
+                    "updated_at": received_at,
+                    "keywords": [],
+                    "sources": [],
+                    "title": "",
+                    "summary": "",
+                }
+            )
             txn.opened += 1
         article_id = txn.article_id()
-        txn.articles.append({
-            "id": article_id,
-            "url": article.url,
-            "external_id": article.external_id,
-            "title": prepared.title,
-            "source": prepared.source,
-            "language": article.language,
-            "published_at": prepared.published_at,
-            "received_at": received_at,
-            "input_format": "html" if article.html is not None else "text",
-            "raw": article.html if article.html is not None else article.text,
-            "text": prepared.text,
-            "removed": prepared.removed,
-            "signature": fingerprint.to_bytes(prepared.signature),
-            "embedding": embed.to_bytes(feats.embedding) if feats.embedding is not None else None,
-            "features": prepared.packed.to_bytes(),
-            "cluster_id": cluster_id,
-            "duplicate_of": decision.duplicate_of,
-        })
+        txn.articles.append(
+            {
+                "id": article_id,
+                "url": article.url,
+                "external_id": article.external_id,
+                "title": prepared.title,
+                "source": prepared.source,
+                "language": article.language,
+                "published_at": prepared.published_at,
+                "received_at": received_at,
+                "input_format": "html" if article.html is not None else "text",
+                "raw": article.html if article.html is not None else article.text,
+                "text": prepared.text,
+                "removed": prepared.removed,
+                "signature": fingerprint.to_bytes(prepared.signature),
+                "embedding": embed.to_bytes(feats.embedding) if feats.embedding is not None else None,
+                "features": prepared.packed.to_bytes(),
+                "cluster_id": cluster_id,
+                "duplicate_of": decision.duplicate_of,
+            }
+        )
         txn.remember(article, crud.Stored(article_id, cluster_id, decision.duplicate_of))
         with self.index_lock:
-            self._apply(session, article_id, cluster_id, prepared.published_at, feats, prepared.signature,
-                        decision.duplicate_of, flush=None if opened else txn.flush)
+            self._apply(
+                session,
+                article_id,
+                cluster_id,
+                prepared.published_at,
+                feats,
+                prepared.signature,
+                decision.duplicate_of,
+                flush=None if opened else txn.flush,
+            )
         self.last_article_id = article_id
         txn.event("created" if opened else "grew", cluster_id, article_id)
         if prepared.source is not None:
@@ -507,8 +557,17 @@ class StoryService:
             txn.sources[prepared.source] = article_id
         txn.texts[article_id] = prepared.text
         digest = self._digest(txn, cluster_id, opened)
-        digest.add(Member(article_id, prepared.title, prepared.text, prepared.source, prepared.published_at,
-                          decision.duplicate_of, prepared.terms))
+        digest.add(
+            Member(
+                article_id,
+                prepared.title,
+                prepared.text,
+                prepared.source,
+                prepared.published_at,
+                decision.duplicate_of,
+                prepared.terms,
+            )
+        )
         cluster_id = self._merge(txn, cluster_id, decision)
         self.metrics.stage_seconds.labels("store").observe(time.perf_counter() - stored_from)
         return Outcome(article_id, cluster_id, decision.duplicate_of, "created")
@@ -551,8 +610,10 @@ class StoryService:
         counts = {cid: len(digest) for cid, digest in txn.touched.items()}
         crud.add_changes(
             session=txn.session,
-            changes=[{**e, "article_count": counts.get(e["into_cluster_id"] or e["cluster_id"], 0), "at": at}
-                     for e in txn.events],
+            changes=[
+                {**e, "article_count": counts.get(e["into_cluster_id"] or e["cluster_id"], 0), "at": at}
+                for e in txn.events
+            ],
         )
 
     def _recover(self) -> None:
@@ -670,23 +731,27 @@ class StoryService:
                 continue
             centrality = self.index.centrality(cluster_id)
             if centrality is None:  # a story outside the index window (late or old article)
-                members = {m.id: features(m.title, m.text)
-                           for m in crud.summary_members(session=txn.session, cluster_id=cluster_id)}
+                members = {
+                    m.id: features(m.title, m.text)
+                    for m in crud.summary_members(session=txn.session, cluster_id=cluster_id)
+                }
                 centrality = member_centrality(members, self.index.df_)
             summary = digest.summary(centrality, self._idf, lambda article_id: self._text_of(txn, article_id))
-            rows.append({
-                "id": cluster_id,
-                "title": summary.title,
-                "summary": summary.summary,
-                "keywords": summary.keywords,
-                "sources": summary.sources,
-                "article_count": summary.article_count,
-                "source_count": summary.source_count,
-                "first_published_at": summary.first_published_at,
-                "last_published_at": summary.last_published_at,
-                "representative_article_id": summary.representative_article_id,
-                "updated_at": now,
-            })
+            rows.append(
+                {
+                    "id": cluster_id,
+                    "title": summary.title,
+                    "summary": summary.summary,
+                    "keywords": summary.keywords,
+                    "sources": summary.sources,
+                    "article_count": summary.article_count,
+                    "source_count": summary.source_count,
+                    "first_published_at": summary.first_published_at,
+                    "last_published_at": summary.last_published_at,
+                    "representative_article_id": summary.representative_article_id,
+                    "updated_at": now,
+                }
+            )
         crud.update_clusters(session=txn.session, rows=rows)
         for article_id, body in txn.texts.items():
             self._texts[article_id] = body
@@ -770,8 +835,14 @@ class StoryService:
                     crud.add_changes(
                         session=session,
                         changes=[
-                            {"kind": "pruned", "cluster_id": cid, "article_id": None, "into_cluster_id": None,
-                             "article_count": 0, "at": now}
+                            {
+                                "kind": "pruned",
+                                "cluster_id": cid,
+                                "article_id": None,
+                                "into_cluster_id": None,
+                                "article_count": 0,
+                                "at": now,
+                            }
                             for cid in pruned.story_ids
                         ],
                     )
@@ -791,7 +862,7 @@ class StoryService:
                 session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             yield session
 
-    def match(self, article: ArticleIn) -> MatchResult:
+    def match(self, article: Submission) -> MatchResult:
         """Where ``article`` would go, storing nothing. Takes no write lock: prepared off
         the lock, decided against this process's index after catching up with what
         other processes stored (unless this process is writing, which catches up itself)."""
@@ -810,4 +881,3 @@ class StoryService:
             decision = self.index.assign(prepared.features, prepared.signature, prepared.published_at)
             duplicates = [(c.article_id, c.similarity) for c in self.index.near_duplicates_.query(prepared.signature)]
         return MatchResult(decision.story_id, decision.score, duplicates)
-

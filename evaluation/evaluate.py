@@ -17,12 +17,12 @@ from pathlib import Path
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from app import migrate
+from app.api.schemas import ArticleIn
 from app.config import Settings
-from app.db import make_engine, make_sessionmaker
-from app.models import Article
-from app.pipeline import StoryService
-from app.schemas import ArticleIn
+from app.service.ingest import StoryService
+from app.store import migrate
+from app.store.db import make_engine, make_sessionmaker
+from app.store.models import Article
 from clustering.metrics import Scores, bcubed, pairwise
 
 

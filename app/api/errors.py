@@ -16,8 +16,9 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.schemas import ErrorResponse
-from app.workers import WorkerCrashed
+from app.api.auth import refusal
+from app.api.schemas import ErrorResponse
+from app.service.workers import WorkerCrashed
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,7 @@ _EXAMPLES = {
 }
 _DOCUMENTED = {
     400: "The body is not JSON, or is ambiguous JSON (a repeated key, NaN); nothing was stored.",
-    401: "Missing or wrong bearer token (writes when STORIES_API_KEY is set, reads when "
-    "STORIES_READ_API_KEY is set).",
+    401: "Missing or wrong bearer token (writes when STORIES_API_KEY is set, reads when STORIES_READ_API_KEY is set).",
     404: "No such resource.",
     413: "Body larger than STORIES_MAX_BODY_BYTES (default 5,000,000 bytes), or a batch of more than "
     "STORIES_MAX_BATCH (default 500) articles; nothing was stored.",
@@ -132,9 +132,6 @@ def describe_validation(errors: list[dict], *, located: bool = True) -> tuple[st
 
 
 def _refused(request: Request) -> JSONResponse | None:
-    # Imported here: the dependencies module raises ``ApiError`` from this one.
-    from app.deps import refusal
-
     refused = refusal(request)
     if refused is None:
         return None
@@ -153,16 +150,21 @@ def install(app: FastAPI) -> None:
     async def _database(_request: Request, exc: DBAPIError) -> JSONResponse:
         # The database is unreachable or refused the transaction: nothing was
         # acknowledged, so the client may retry.
-        return error_response(503, "unavailable", "the database is unavailable; retry later",
-                              headers={"Retry-After": "5"})
+        return error_response(
+            503, "unavailable", "the database is unavailable; retry later", headers={"Retry-After": "5"}
+        )
 
     @app.exception_handler(WorkerCrashed)
     async def _worker(_request: Request, exc: WorkerCrashed) -> JSONResponse:
         # A prepare worker died under this request's articles (it is started again):
         # nothing of them was stored, so the client may retry.
         log.error("prepare worker lost: %s", exc)
-        return error_response(503, "unavailable", "a worker preparing these articles stopped; nothing was "
-                              "stored; retry", headers={"Retry-After": "1"})
+        return error_response(
+            503,
+            "unavailable",
+            "a worker preparing these articles stopped; nothing was stored; retry",
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -179,7 +181,9 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # A bug, not bad input: answer in the API's error shape; the traceback goes to the log.
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return error_response(500, "internal", "internal error (logged); a write may be retried: it is idempotent by url or external_id")
+        return error_response(
+            500, "internal", "internal error (logged); a write may be retried: it is idempotent by url or external_id"
+        )
 
 
 class BodyLimit:

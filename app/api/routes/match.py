@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.deps import Reader, ServiceDep, StrictJson
-from app.errors import documented
-from app.schemas import ArticleIn, MatchDuplicate, MatchResult
+from app.api.deps import Reader, ServiceDep, StrictJson
+from app.api.errors import documented
+from app.api.schemas import ArticleIn, MatchDuplicate, MatchResult
 
 router = APIRouter(prefix="/v1", tags=["match"])
 

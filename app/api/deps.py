@@ -1,0 +1,74 @@
+"""Request dependencies, declared once as ``Annotated`` aliases (access control itself
+is ``app.api.auth``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from app.api import auth
+from app.api.errors import ApiError
+from app.config import Settings
+from app.service.ingest import StoryService
+
+
+# Dependencies that only read state are coroutines: FastAPI runs a plain function in
+# its thread pool, a hop that costs more than the lookup itself on every request.
+async def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+async def _service(request: Request) -> StoryService:
+    return request.app.state.service
+
+
+def _read_session(request: Request) -> Iterator[Session]:
+    with request.app.state.read_sessions() as session:
+        yield session
+
+
+# -- strict JSON ------------------------------------------------------------------
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(f"request body is ambiguous JSON: key '{key}' appears twice in one object")
+        seen[key] = value
+    return seen
+
+
+def _no_constant(name: str) -> None:
+    raise _DuplicateKey(f"request body is not valid JSON: {name} is not a JSON value")
+
+
+async def _strict_json(request: Request) -> None:
+    """Refuse JSON that parsers disagree on: repeated keys (which one wins?) and NaN/Infinity.
+
+    The body was already parsed leniently to validate it; this reads the same bytes again.
+    Bodies that are not JSON at all are left to validation, which names that problem.
+    """
+    body = await request.body()
+    try:
+        json.loads(body, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except _DuplicateKey as err:
+        raise ApiError(400, str(err), code="invalid_json") from None
+    except (ValueError, RecursionError):
+        return
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+ServiceDep = Annotated[StoryService, Depends(_service)]
+ReadSession = Annotated[Session, Depends(_read_session)]
+Writer = Depends(auth.require_writer)
+Reader = Depends(auth.require_reader)
+StrictJson = Depends(_strict_json)
