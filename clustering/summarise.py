@@ -16,7 +16,7 @@ from datetime import datetime
 
 import numpy as np
 
-from clustering.normalise import content_words
+from clustering.normalise import content_words, stems
 
 LEAD_SENTENCES = 2
 LEAD_MAX_CHARS = 320
@@ -175,13 +175,24 @@ class Digest:
         self.originals += original
 
     def keywords(self, idf: Callable[[list[str]], np.ndarray], k: int = KEYWORDS) -> list[str]:
+        """The ``k`` terms with the most presence times IDF. Inflections of one word
+        ("arrives", "arrived") are one term: their presence adds up, and it shows in its
+        most frequent form (ties: the shorter, then the first in order)."""
         presence = self.presence if self.originals else self.presence_all
         if not presence:
             return []
         terms = sorted(presence)  # a fixed order, so ties break the same way in every process
-        weights = np.array([presence[t] for t in terms], dtype=float) * idf(terms)
+        words: dict[str, list[str]] = {}
+        for term, stem in zip(terms, stems(terms)):
+            words.setdefault(stem, []).append(term)
+        shown = sorted(min(forms, key=lambda t: (-presence[t], len(t), t)) for forms in words.values())
+        counts = {
+            min(forms, key=lambda t: (-presence[t], len(t), t)): sum(presence[t] for t in forms)
+            for forms in words.values()
+        }
+        weights = np.array([counts[t] for t in shown], dtype=float) * idf(shown)
         order = np.argsort(-weights, kind="stable")[:k]
-        return [terms[i] for i in order]
+        return [shown[i] for i in order]
 
     def representative(self, centrality: dict[int, float]) -> int:
         """The titled member closest to the centroid (ties: the earliest, then the lowest id)."""

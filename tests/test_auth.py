@@ -5,6 +5,8 @@ asked for explicitly."""
 
 from __future__ import annotations
 
+import asyncio
+
 import hashlib
 import re
 import subprocess
@@ -293,3 +295,45 @@ def test_server_on_all_interfaces_starts_with_a_key_or_explicit_anonymous_writes
     with server:  # probed and posted to over loopback only
         response = httpx.post(f"{server.url}/v1/articles", json=article(), timeout=30)
     assert response.status_code == write_status
+
+
+# -- the same rule, whatever starts the app ---------------------------------------------------
+
+
+def test_the_app_refuses_to_start_with_a_public_host_setting_and_no_key(tmp_path):
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'stories.db'}", host="0.0.0.0", api_key=None)
+    app = create_app(settings)
+
+    async def start() -> None:
+        async with app.router.lifespan_context(app):
+            pass
+
+    with pytest.raises(SystemExit, match="refusing to serve on 0.0.0.0 without STORIES_API_KEY"):
+        asyncio.run(start())
+    assert not (tmp_path / "stories.db").exists()  # refused before touching the database
+
+
+@pytest.mark.parametrize("address", ["192.0.2.10", "[2001:db8::1]"])
+def test_an_anonymous_write_that_arrives_from_outside_is_refused(settings, address):
+    """``uvicorn app.main:app --host 0.0.0.0`` leaves STORIES_HOST at its default: the
+    app then holds each write that reached it on a public address to the same rule."""
+    with TestClient(create_app(settings), base_url=f"http://{address}") as client:
+        refused = client.post("/v1/articles", json=article())
+        assert refused.status_code == 403
+        assert "STORIES_API_KEY" in refused.json()["error"]["message"]
+        assert client.get("/v1/clusters").status_code == 200  # reads stay open
+    with TestClient(create_app(settings)) as local:
+        assert local.get("/v1/clusters").json()["clusters"] == []  # nothing was stored
+
+
+def test_anonymous_writes_from_outside_are_taken_when_explicitly_allowed(database_url):
+    settings = Settings(database_url=database_url, api_key=None, allow_anonymous_writes=True)
+    with TestClient(create_app(settings), base_url="http://192.0.2.10") as client:
+        assert client.post("/v1/articles", json=article()).status_code == 201
+
+
+def test_a_keyed_write_from_outside_is_taken(database_url):
+    settings = Settings(database_url=database_url, api_key=WRITE_KEY)
+    with TestClient(create_app(settings), base_url="http://192.0.2.10") as client:
+        headers = {"Authorization": f"Bearer {WRITE_KEY}"}
+        assert client.post("/v1/articles", json=article(), headers=headers).status_code == 201

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from typing import Annotated
 
 from fastapi import HTTPException, Request, Security
@@ -48,8 +49,30 @@ def token_matches(token: str | None, *keys: SecretStr | None) -> bool:
     return matched and token is not None
 
 
-def _write_refusal(settings: Settings, token: str | None) -> HTTPException | None:
-    if settings.api_key is None or token_matches(token, settings.api_key):
+def arrived_from_outside(request: Request) -> bool:
+    """Whether the request reached this process on a non-loopback address (the server's
+    end of the connection, whatever started the server and on whatever address)."""
+    server = request.scope.get("server")
+    if not server:  # a Unix socket: only this machine reaches it
+        return False
+    try:
+        return not ipaddress.ip_address(server[0]).is_loopback
+    except ValueError:  # a name, not an address (a test client's "testserver")
+        return False
+
+
+def _write_refusal(settings: Settings, token: str | None, outside: bool) -> HTTPException | None:
+    if settings.api_key is None:
+        if outside and not settings.allow_anonymous_writes:
+            # The same rule `stories serve` applies at start, for a server started another
+            # way (`uvicorn app.main:app --host 0.0.0.0`): anonymous writes stay on this machine.
+            return HTTPException(
+                403,
+                "this server takes writes from other machines only with a key: set STORIES_API_KEY, or "
+                "STORIES_ALLOW_ANONYMOUS_WRITES=true if anonymous writes are intended",
+            )
+        return None
+    if token_matches(token, settings.api_key):
         return None
     return HTTPException(401, "a valid 'Authorization: Bearer <key>' header is required for writes", headers=_CHALLENGE)
 
@@ -69,7 +92,8 @@ async def require_writer(
     # Declares the bearer scheme in the OpenAPI schema; the token is read by ``presented_token``.
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> None:
-    if (refused := _write_refusal(request.app.state.settings, presented_token(request))) is not None:
+    settings = request.app.state.settings
+    if (refused := _write_refusal(settings, presented_token(request), arrived_from_outside(request))) is not None:
         raise refused
 
 
@@ -79,13 +103,13 @@ async def require_reader(request: Request) -> None:
 
 
 def refusal(request: Request) -> HTTPException | None:
-    """The 401 the matched route owes this request, if any (None: allowed, or no such route)."""
+    """The 401 (or 403) the matched route owes this request, if any (None: allowed, or no such route)."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     calls = {dependency.call for dependency in getattr(dependant, "dependencies", ())}
     token = presented_token(request)
     if require_writer in calls:
-        return _write_refusal(request.app.state.settings, token)
+        return _write_refusal(request.app.state.settings, token, arrived_from_outside(request))
     if require_reader in calls:
         return _read_refusal(request.app.state.settings, token)
     return None

@@ -34,6 +34,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Whatever starts the app: STORIES_HOST on another machine's reach and no key refuses
+        # to start (a server bound elsewhere by its starter is held to it per request: auth).
+        settings.check_exposure()
         write_engine = make_engine(settings, writer=True)
         read_engine = make_engine(settings, writer=False)
         try:
