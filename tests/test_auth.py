@@ -6,7 +6,6 @@ asked for explicitly."""
 from __future__ import annotations
 
 import asyncio
-
 import hashlib
 import re
 import subprocess

@@ -201,7 +201,14 @@ def test_keywords_exclude_stop_words():
 
 def test_keywords_exclude_numbers():
     members = [member(1, "Plant closes with 300 jobs lost", "The Tessel plant will close in 2026, ending 120 years.")]
-    assert set(keywords(members, ones, k=100)) == {"plant", "closes", "jobs", "lost", "tessel", "ending"}  # "close" is "closes"
+    assert set(keywords(members, ones, k=100)) == {
+        "plant",
+        "closes",
+        "jobs",
+        "lost",
+        "tessel",
+        "ending",
+    }  # "close" is "closes"
 
 
 def test_term_in_more_members_ranks_first():
