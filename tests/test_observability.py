@@ -166,7 +166,7 @@ def test_library_log_records_are_json_too(database_url, capsys):
     with TestClient(create_app(Settings(database_url=database_url, log_format="json"))):
         pass
     records = _json_lines(capsys.readouterr().err)
-    assert any(r["logger"] == "app.service.ingest" and r["event"].startswith("caches rebuilt") for r in records)
+    assert any(r["logger"] == "app.service.caches" and r["event"].startswith("caches rebuilt") for r in records)
 
 
 def test_logged_exception_carries_no_local_variables(database_url, capsys):

@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.read_sessions = read_sessions
             try:
                 service.load()
-                app_metrics.watch(service.index_sizes)
+                app_metrics.watch(service.caches.sizes)
                 yield
             finally:
                 service.close()

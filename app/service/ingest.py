@@ -14,7 +14,9 @@ the in-memory story index, and the rows to insert; per transaction: one insert o
 kind, the learned template lines, the touched stories' summaries (kept as running
 state, ``clustering.summarise.Digest``), the change feed. An article is acknowledged
 only after its transaction commits. If a transaction fails after the caches were
-updated, the caches are rebuilt from the database, which stays the only source of truth.
+updated, the caches (``app.service.caches``) are rebuilt from the database, which stays
+the only source of truth. What one transaction has done so far is a ``_Transaction``, a
+local value of the write step, never state of the long-lived service.
 """
 
 from __future__ import annotations
@@ -23,37 +25,32 @@ import dataclasses
 import logging
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-import numpy as np
 from sqlalchemy import text
-from sqlalchemy.orm import Session, object_session, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.observability import Metrics
+from app.service.caches import READ_ONLY, Caches
 from app.service.workers import Job, Preparer
 from app.store import crud
 from app.store.models import Article, Cluster
 from clustering import embed, fingerprint
 from clustering.assign import Assignment, StoryIndex, member_centrality
 from clustering.identity import outlet
-from clustering.normalise import stems
 from clustering.prepare import Draft, Prepared, prepare, prepare_again
 from clustering.summarise import Digest, Member
-from clustering.vectorise import TERM_SCHEME, ArticleFeatures, PackedFeatures, features, term_indices
+from clustering.vectorise import TERM_SCHEME, ArticleFeatures, features
 
 log = logging.getLogger(__name__)
 
 _ASSIGN_LOCK = 0x5701_2E5_0002  # PostgreSQL advisory lock key of the assign step
-_DIGESTS_CACHED = 4_096  # stories whose summary state is kept between transactions
-_TEXTS_CACHED = 4_096  # recent articles' texts, for the lead of a story's summary
-_TERM_INDICES_CACHED = 200_000  # keyword terms whose hashed index is kept
 _GROUP_ARTICLES = 2_000  # most articles one group commit writes
-READ_ONLY = "read_only"  # a session.info key: the session reads a snapshot and writes nothing
 
 
 class SchemeMismatch(RuntimeError):
@@ -79,10 +76,6 @@ class MatchResult:
     duplicates: list[tuple[int, float]]
 
 
-def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 class Submission(Protocol):
     """An article as a client sent it, checked (``app.api.schemas.Submission`` is one):
     ``url`` canonical, exactly one of ``text`` and ``html``."""
@@ -102,27 +95,6 @@ def draft_of(article: Submission, received_at: datetime) -> Draft:
     return Draft(article.title, article.text, article.html, source, article.published_at, received_at)
 
 
-def stored_features(article: Article) -> ArticleFeatures:
-    """A stored article's features as they were when it was ingested. An article stored
-    without its term vectors or embedding (before they were kept, or under another
-    scheme) gets them now, written back with the running transaction unless it reads
-    a snapshot (``READ_ONLY``)."""
-    embedding = embed.from_bytes(article.embedding) if article.embedding is not None else None
-    if embedding is None:
-        embedding = embed.embed(article.title, article.text)
-    if article.features is not None:
-        packed = PackedFeatures.from_bytes(article.features, embedding)
-    else:
-        packed = features(article.title, article.text, embedding).pack()
-    session = object_session(article)
-    if session is not None and not session.info.get(READ_ONLY):
-        if article.embedding is None:
-            article.embedding = embed.to_bytes(embedding)
-        if article.features is None:
-            article.features = packed.to_bytes()
-    return packed.unpack()
-
-
 class StoredTemplates:
     """Sources' learned templates as stored: a page's lines are looked up in
     ``source_lines`` (one query per page), plus the pages ``pending`` counts that the
@@ -138,10 +110,6 @@ class StoredTemplates:
         wanted = set(fingerprints)
         stored = crud.source_line_pages(session=self.session, source=source, fingerprints=wanted)
         return {fp for fp in wanted if stored.get(fp, 0) + self.pending[(source, fp)] >= 1}
-
-
-def _nothing_pending() -> None:
-    """The flush of a transaction that has written nothing yet (catching up)."""
 
 
 def known(
@@ -245,22 +213,16 @@ class StoryService:
         self.sessions = sessions
         self.read_sessions = read_sessions or sessions
         self.metrics = metrics or Metrics()
-        self.horizon_days = horizon_days  # stories quieter than this leave the in-memory index
         self.preparer = preparer or Preparer(self.read_sessions, "", 0)
+        self.caches = Caches(horizon_days)
         self.lock = threading.Lock()  # the write step, in this process
-        self.index_lock = threading.RLock()  # the index between the write step and dry-run matches
         self._waiting: list[_Request] = []  # requests waiting for the write step
         self._waiting_lock = threading.Lock()
-        self._digests: OrderedDict[int, Digest] = OrderedDict()  # summary state of recent stories
-        self._texts: OrderedDict[int, str] = OrderedDict()  # texts of recent articles
-        self._term_indices: dict[str, int] = {}  # hashed index of keyword terms, under their stems
-        self.sources_: dict[str, int] = {}  # newest article each source's template lines came from
-        self.sources_floor_ = 0  # every source's newest page is at most this, unless in sources_
-        self.evictions_stored = 0  # index evictions whose document frequencies are stored
-        self.last_article_id = 0  # the newest stored article the caches hold
-        self.reshapes_seen = 0  # merges, takedowns and prunes the caches know of
-        self.index = StoryIndex(horizon_days=horizon_days)
         self.ready = False
+
+    @property
+    def index(self) -> StoryIndex:
+        return self.caches.index
 
     # -- start-up --------------------------------------------------------------
 
@@ -293,94 +255,11 @@ class StoryService:
                 if crud.forget_embeddings(session=session):
                     log.warning("stored embeddings were made by another encoder: they are made again")
                 crud.put_setting(session=session, key="embedding_scheme", value=embed.EMBEDDING_SCHEME)
-            self._rebuild(session)
+            self.caches.rebuild(session)
         self.ready = True
 
     def close(self) -> None:
         self.preparer.close()
-
-    def index_sizes(self) -> dict[str, int]:
-        """Entries of the in-memory indexes (for the metrics)."""
-        index = self.index
-        return {
-            "articles": len(index.article_story_),
-            "stories": len(index.stories_),
-            "near_duplicate_signatures": len(index.near_duplicates_),
-        }
-
-    def _rebuild(self, session: Session) -> None:
-        index = StoryIndex(self.index.params, self.horizon_days)
-        archive = crud.get_term_archive(session=session)
-        if archive is not None:
-            index.load_archive(archive)
-        forward = dict(crud.merged_pairs(session=session))
-        clock = crud.stream_clock(session=session)
-        active_since = index.horizon_start(clock) if clock is not None else None
-        last = 0
-        for article in crud.iter_articles(session=session, active_since=active_since):
-            self._replay(index, article, forward, evict=False)
-            last = max(last, article.id)
-        if clock is not None:
-            index.advance_clock(clock)
-        index.settle()
-        with self.index_lock:
-            self.index = index
-        self.last_article_id = max(last, crud.last_article_id(session=session))
-        self.reshapes_seen = crud.reshapes(session=session)
-        self.evictions_stored = index.evictions_
-        self._digests.clear()
-        self.sources_.clear()
-        self.sources_floor_ = self.last_article_id
-        log.info("caches rebuilt: %d articles, %d stories", len(index.article_story_), len(index.stories_))
-
-    @staticmethod
-    def _replay(index: StoryIndex, article: Article, forward: dict[int, int], evict: bool = True) -> None:
-        cluster_id = article.cluster_id
-        while cluster_id in forward:  # stale pointer of a merged story
-            cluster_id = forward[cluster_id]
-        index.add(
-            article.id,
-            cluster_id,
-            _as_utc(article.published_at),
-            stored_features(article),
-            fingerprint.from_bytes(article.signature),
-            article.duplicate_of,
-            evict,
-        )
-
-    def _catch_up(self, session: Session) -> None:
-        """Apply what other processes committed since this one last looked.
-
-        Runs inside the serialised step (or in a snapshot read), so the articles seen
-        are a prefix of the commit order: articles with a higher id than the last one
-        applied are added to the index (ids are handed out under the same lock, in
-        commit order); a merge, takedown or prune made elsewhere rebuilds everything,
-        which is rare.
-        """
-        newest, reshapes = crud.newest_and_reshapes(session=session)
-        if reshapes != self.reshapes_seen:
-            self._rebuild(session)
-            return
-        if newest <= self.last_article_id:  # nothing new: the usual case, one query
-            return
-        newer = crud.articles_after(session=session, article_id=self.last_article_id)
-        for article in newer:  # no merge happened since: every cluster id is live
-            with self.index_lock:
-                self._apply(
-                    session,
-                    article.id,
-                    article.cluster_id,
-                    _as_utc(article.published_at),
-                    stored_features(article),
-                    fingerprint.from_bytes(article.signature),
-                    article.duplicate_of,
-                    flush=_nothing_pending,
-                )
-            self._forget_digest(article.cluster_id)
-            if article.source is not None:
-                self.sources_[article.source] = article.id
-            self.last_article_id = article.id
-        log.info("caught up with %d articles stored by other processes", len(newer))
 
     # -- writes ----------------------------------------------------------------
 
@@ -443,7 +322,7 @@ class StoryService:
         try:
             with self.metrics.stage("transaction"), self.sessions.begin() as session:
                 self._serialise(session)
-                self._catch_up(session)
+                self.caches.catch_up(session)
                 everything = [a for request in group for a in request.articles]
                 by_url, by_external = crud.stored_keys(
                     session=session,
@@ -471,7 +350,7 @@ class StoryService:
             self.ready = False
             self._recover()
             raise
-        self.sources_.update(txn.sources)
+        self.caches.sources.update(txn.sources)
         outcomes = [outcome for request in group for outcome in request.outcomes or ()]
         counted = Counter("rejected" if o.status == "error" else o.status for o in outcomes)
         copies = sum(o.status == "created" and o.duplicate_of is not None for o in outcomes)
@@ -539,8 +418,8 @@ class StoryService:
             }
         )
         txn.remember(article, crud.Stored(article_id, cluster_id, decision.duplicate_of))
-        with self.index_lock:
-            self._apply(
+        with self.caches.index_lock:
+            self.caches.apply(
                 session,
                 article_id,
                 cluster_id,
@@ -550,13 +429,13 @@ class StoryService:
                 decision.duplicate_of,
                 flush=None if opened else txn.flush,
             )
-        self.last_article_id = article_id
+        self.caches.last_article_id = article_id
         txn.event("created" if opened else "grew", cluster_id, article_id)
         if prepared.source is not None:
             txn.lines.update((prepared.source, fp) for fp in set(prepared.line_fingerprints))
             txn.sources[prepared.source] = article_id
         txn.texts[article_id] = prepared.text
-        digest = self._digest(txn, cluster_id, opened)
+        digest = self.caches.digest(txn.session, txn.touched, cluster_id, opened)
         digest.add(
             Member(
                 article_id,
@@ -580,7 +459,7 @@ class StoryService:
             return True
         page = set(prepared.line_fingerprints)
         pending = {fp for fp in page if txn.lines[(source, fp)]}
-        if self.sources_.get(source, self.sources_floor_) > ready.seen_id:
+        if self.caches.source_changed_since(source, ready.seen_id):
             # Pages of the source were stored after the snapshot: read its template again.
             stored = crud.source_line_pages(session=txn.session, source=source, fingerprints=page)
             now = {fp for fp in page if stored.get(fp, 0) >= 1} | pending
@@ -592,9 +471,9 @@ class StoryService:
         """When stories left the index, store what they counted. (The stream clock needs
         no write here: it is the newest stored ``published_at`` unless a removal took
         that away, and removals record it first.)"""
-        if self.index.evictions_ != self.evictions_stored:
+        if self.index.evictions_ != self.caches.evictions_stored:
             crud.put_term_archive(session=session, archive=self.index.archive_)
-            self.evictions_stored = self.index.evictions_
+            self.caches.evictions_stored = self.index.evictions_
 
     @staticmethod
     def _keep_clock(session: Session) -> None:
@@ -619,7 +498,7 @@ class StoryService:
     def _recover(self) -> None:
         """Rebuild the caches after a failed transaction (they may hold its changes)."""
         with self.sessions.begin() as session:
-            self._rebuild(session)
+            self.caches.rebuild(session)
         self.ready = True
 
     def _serialise(self, session: Session) -> None:
@@ -636,43 +515,16 @@ class StoryService:
         """
         at = prepared.published_at
         if not self.index.reaches_before_window(at):
-            with self.index_lock:
+            with self.caches.index_lock:
                 return self.index.assign(feats, prepared.signature, at)
         around = StoryIndex(self.index.params)
         reach = timedelta(days=self.index.params.window_days)
         txn.flush()  # this transaction's articles are among those around it
         for article in crud.articles_near(session=txn.session, start=at - reach, end=at + reach):
-            self._replay(around, article, {})
+            self.caches.replay(around, article, {})
         around.df_ = self.index.df_  # the stream's document frequencies, as for any decision
         decision = around.assign(feats, prepared.signature, at)
         return dataclasses.replace(decision, merge=())
-
-    def _apply(
-        self,
-        session: Session,
-        article_id: int,
-        cluster_id: int,
-        published_at: datetime,
-        feats: ArticleFeatures,
-        signature: np.ndarray,
-        duplicate_of: int | None,
-        flush=None,
-    ) -> None:
-        """Add a stored article to the index. A story that had left the window and is
-        back in it comes back whole, as a restart would load it (``flush`` first writes
-        the running transaction's rows, so the story's members can be read; None: the
-        story is new, nothing comes back)."""
-        returning = (
-            flush is not None
-            and self.index.horizon_days is not None
-            and cluster_id not in self.index.stories_
-            and not self.index.outside_window(published_at)
-        )
-        self.index.add(article_id, cluster_id, published_at, feats, signature, duplicate_of)
-        if returning:  # the new article first: it keeps the story inside the window while the rest come back
-            flush()
-            for member in crud.story_articles_before(session=session, cluster_id=cluster_id, article_id=article_id):
-                self._replay(self.index, member, {})
 
     def _merge(self, txn: _Transaction, cluster_id: int, decision: Assignment) -> int:
         """Fold the stories the article binds into the largest of them; returns the survivor."""
@@ -686,42 +538,22 @@ class StoryService:
                 continue
             crud.merge_clusters(session=txn.session, survivor_id=survivor, absorbed_id=absorbed)
             txn.event("merged", absorbed, into=survivor)
-            with self.index_lock:
+            with self.caches.index_lock:
                 self.index.merge(survivor, absorbed)
-            self.reshapes_seen = crud.count_reshape(session=txn.session)
-            self._forget_digest(absorbed)
-            self._forget_digest(survivor)
+            self.caches.reshapes_seen = crud.count_reshape(session=txn.session)
+            self.caches.forget_digest(absorbed)
+            self.caches.forget_digest(survivor)
             txn.touched.pop(absorbed, None)
             txn.touched.pop(survivor, None)
             txn.merged += 1
             log.info("story %d merged into %d", absorbed, survivor)
-        self._digest(txn, survivor, opened=False)  # read back whole, members of both
+        self.caches.digest(txn.session, txn.touched, survivor, opened=False)  # read back whole, members of both
         for absorbed in group:
             if absorbed != survivor:
                 txn.touched.setdefault(absorbed, Digest())  # its change event counts 0 articles
         return survivor
 
     # -- summaries -------------------------------------------------------------
-
-    def _digest(self, txn: _Transaction, cluster_id: int, opened: bool) -> Digest:
-        """The running summary state of a story this transaction touches: new, kept from
-        earlier transactions, or read from its stored members once."""
-        digest = txn.touched.get(cluster_id)
-        if digest is not None:
-            return digest
-        digest = Digest() if opened else self._digests.get(cluster_id)
-        if digest is None:
-            digest = Digest()
-            for m in crud.summary_members(session=txn.session, cluster_id=cluster_id):
-                digest.add(Member(m.id, m.title, m.text, m.source, _as_utc(m.published_at), m.duplicate_of))
-        self._digests[cluster_id] = txn.touched[cluster_id] = digest
-        self._digests.move_to_end(cluster_id)
-        while len(self._digests) > _DIGESTS_CACHED:
-            self._digests.popitem(last=False)
-        return digest
-
-    def _forget_digest(self, cluster_id: int) -> None:
-        self._digests.pop(cluster_id, None)
 
     def _summarise(self, txn: _Transaction, now: datetime) -> None:
         """Write the summary of every story the transaction touched."""
@@ -736,7 +568,9 @@ class StoryService:
                     for m in crud.summary_members(session=txn.session, cluster_id=cluster_id)
                 }
                 centrality = member_centrality(members, self.index.df_)
-            summary = digest.summary(centrality, self._idf, lambda article_id: self._text_of(txn, article_id))
+            summary = digest.summary(
+                centrality, self.caches.idf, lambda article_id: self.caches.text_of(txn.session, txn.texts, article_id)
+            )
             rows.append(
                 {
                     "id": cluster_id,
@@ -753,27 +587,7 @@ class StoryService:
                 }
             )
         crud.update_clusters(session=txn.session, rows=rows)
-        for article_id, body in txn.texts.items():
-            self._texts[article_id] = body
-        while len(self._texts) > _TEXTS_CACHED:
-            self._texts.popitem(last=False)
-
-    def _text_of(self, txn: _Transaction, article_id: int) -> str:
-        found = txn.texts.get(article_id)
-        if found is None:
-            found = self._texts.get(article_id)
-        if found is None:
-            found = crud.article_text(session=txn.session, article_id=article_id)
-        return found
-
-    def _idf(self, terms: list[str]) -> np.ndarray:
-        """IDF of display words (keywords), counted under their stems as the index counts them."""
-        missing = [t for t in terms if t not in self._term_indices]
-        if missing:
-            if len(self._term_indices) + len(missing) > _TERM_INDICES_CACHED:
-                self._term_indices.clear()
-            self._term_indices.update(zip(missing, term_indices(stems(missing)).tolist()))
-        return self.index.df_.idf(np.fromiter((self._term_indices[t] for t in terms), dtype=np.int64, count=len(terms)))
+        self.caches.remember_texts(txn.texts)
 
     # -- takedown and retention -------------------------------------------------
 
@@ -789,7 +603,7 @@ class StoryService:
             try:
                 with self.sessions.begin() as session:
                     self._serialise(session)
-                    self._catch_up(session)
+                    self.caches.catch_up(session)
                     article = crud.get_article(session=session, article_id=article_id)
                     if article is None:
                         return None
@@ -797,13 +611,13 @@ class StoryService:
                     cluster, _ = crud.resolve_cluster(session=session, cluster_id=article.cluster_id)
                     cluster_id = cluster.id if cluster else article.cluster_id
                     crud.delete_article(session=session, article=article)
-                    with self.index_lock:
+                    with self.caches.index_lock:
                         self.index.remove(article_id)
-                    self.reshapes_seen = crud.count_reshape(session=session)
+                    self.caches.reshapes_seen = crud.count_reshape(session=session)
                     now = datetime.now(UTC)
                     txn = _Transaction(session, {}, {})
-                    self._forget_digest(cluster_id)
-                    digest = self._digest(txn, cluster_id, opened=False)
+                    self.caches.forget_digest(cluster_id)
+                    digest = self.caches.digest(txn.session, txn.touched, cluster_id, opened=False)
                     if not digest.members and cluster is not None:  # every article taken down: it leaves listings
                         cluster.article_count, cluster.source_count, cluster.sources = 0, 0, []
                         cluster.updated_at = now
@@ -872,12 +686,12 @@ class StoryService:
                     self._recover()
                 else:
                     with self._snapshot() as session:
-                        self._catch_up(session)
+                        self.caches.catch_up(session)
             finally:
                 self.lock.release()
         [batch] = self.preparer.prepare([Job(0, draft_of(article, datetime.now(UTC)))])
         prepared = batch.prepared[0]
-        with self.index_lock:
+        with self.caches.index_lock:
             decision = self.index.assign(prepared.features, prepared.signature, prepared.published_at)
             duplicates = [(c.article_id, c.similarity) for c in self.index.near_duplicates_.query(prepared.signature)]
         return MatchResult(decision.story_id, decision.score, duplicates)

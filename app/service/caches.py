@@ -1,0 +1,241 @@
+"""What a process holds of the database, rebuilt from it: the caches behind the write step.
+
+``Caches`` keeps the story index (``clustering.assign.StoryIndex``), the running summary
+state of recent stories, the texts of recent articles, the hashed index of keyword
+terms, and how far this process has caught up: the newest article it holds, the
+reshapes (merges, takedowns, prunes) it knows of, and the newest page of each source
+whose template lines it has seen. Each is a cache: ``rebuild`` makes them all again
+from the database, and ``catch_up`` brings them level with what other processes
+committed since. The write step (``app.service.ingest``) owns the only lock they need.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+import numpy as np
+from sqlalchemy.orm import Session, object_session
+
+from app.store import crud
+from app.store.models import Article
+from clustering import embed, fingerprint
+from clustering.assign import StoryIndex
+from clustering.normalise import stems
+from clustering.summarise import Digest, Member
+from clustering.vectorise import ArticleFeatures, PackedFeatures, features, term_indices
+
+log = logging.getLogger(__name__)
+
+_DIGESTS_CACHED = 4_096  # stories whose summary state is kept between transactions
+_TEXTS_CACHED = 4_096  # recent articles' texts, for the lead of a story's summary
+_TERM_INDICES_CACHED = 200_000  # keyword terms whose hashed index is kept
+READ_ONLY = "read_only"  # a session.info key: the session reads a snapshot and writes nothing
+
+
+def as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def stored_features(article: Article) -> ArticleFeatures:
+    """A stored article's features as they were when it was ingested. An article stored
+    without its term vectors or embedding (before they were kept, or under another
+    scheme) gets them now, written back with the running transaction unless it reads
+    a snapshot (``READ_ONLY``)."""
+    embedding = embed.from_bytes(article.embedding) if article.embedding is not None else None
+    if embedding is None:
+        embedding = embed.embed(article.title, article.text)
+    if article.features is not None:
+        packed = PackedFeatures.from_bytes(article.features, embedding)
+    else:
+        packed = features(article.title, article.text, embedding).pack()
+    session = object_session(article)
+    if session is not None and not session.info.get(READ_ONLY):
+        if article.embedding is None:
+            article.embedding = embed.to_bytes(embedding)
+        if article.features is None:
+            article.features = packed.to_bytes()
+    return packed.unpack()
+
+
+def nothing_pending() -> None:
+    """The flush of a transaction that has written nothing yet (catching up)."""
+
+
+class Caches:
+    """The caches of one process (see the module docstring). ``index_lock`` guards the
+    index between the write step, which changes it, and dry-run matches, which read it."""
+
+    def __init__(self, horizon_days: float | None = None):
+        self.horizon_days = horizon_days  # stories quieter than this leave the index
+        self.index = StoryIndex(horizon_days=horizon_days)
+        self.index_lock = threading.RLock()
+        self.digests: OrderedDict[int, Digest] = OrderedDict()  # summary state of recent stories
+        self.texts: OrderedDict[int, str] = OrderedDict()  # texts of recent articles
+        self.term_indices: dict[str, int] = {}  # hashed index of keyword terms, under their stems
+        self.sources: dict[str, int] = {}  # newest article each source's template lines came from
+        self.sources_floor = 0  # every source's newest page is at most this, unless in ``sources``
+        self.evictions_stored = 0  # index evictions whose document frequencies are stored
+        self.last_article_id = 0  # the newest stored article the caches hold
+        self.reshapes_seen = 0  # merges, takedowns and prunes the caches know of
+
+    def sizes(self) -> dict[str, int]:
+        """Entries of the in-memory indexes (for the metrics)."""
+        index = self.index
+        return {
+            "articles": len(index.article_story_),
+            "stories": len(index.stories_),
+            "near_duplicate_signatures": len(index.near_duplicates_),
+        }
+
+    def rebuild(self, session: Session) -> None:
+        index = StoryIndex(self.index.params, self.horizon_days)
+        archive = crud.get_term_archive(session=session)
+        if archive is not None:
+            index.load_archive(archive)
+        forward = dict(crud.merged_pairs(session=session))
+        clock = crud.stream_clock(session=session)
+        active_since = index.horizon_start(clock) if clock is not None else None
+        last = 0
+        for article in crud.iter_articles(session=session, active_since=active_since):
+            self.replay(index, article, forward, evict=False)
+            last = max(last, article.id)
+        if clock is not None:
+            index.advance_clock(clock)
+        index.settle()
+        with self.index_lock:
+            self.index = index
+        self.last_article_id = max(last, crud.last_article_id(session=session))
+        self.reshapes_seen = crud.reshapes(session=session)
+        self.evictions_stored = index.evictions_
+        self.digests.clear()
+        self.sources.clear()
+        self.sourcesfloor = self.last_article_id
+        log.info("caches rebuilt: %d articles, %d stories", len(index.article_story_), len(index.stories_))
+
+    @staticmethod
+    def replay(index: StoryIndex, article: Article, forward: dict[int, int], evict: bool = True) -> None:
+        cluster_id = article.cluster_id
+        while cluster_id in forward:  # stale pointer of a merged story
+            cluster_id = forward[cluster_id]
+        index.add(
+            article.id,
+            cluster_id,
+            as_utc(article.published_at),
+            stored_features(article),
+            fingerprint.from_bytes(article.signature),
+            article.duplicate_of,
+            evict,
+        )
+
+    def catch_up(self, session: Session) -> None:
+        """Apply what other processes committed since this one last looked.
+
+        Runs inside the serialised step (or in a snapshot read), so the articles seen
+        are a prefix of the commit order: articles with a higher id than the last one
+        applied are added to the index (ids are handed out under the same lock, in
+        commit order); a merge, takedown or prune made elsewhere rebuilds everything,
+        which is rare.
+        """
+        newest, reshapes = crud.newest_and_reshapes(session=session)
+        if reshapes != self.reshapes_seen:
+            self.rebuild(session)
+            return
+        if newest <= self.last_article_id:  # nothing new: the usual case, one query
+            return
+        newer = crud.articles_after(session=session, article_id=self.last_article_id)
+        for article in newer:  # no merge happened since: every cluster id is live
+            with self.index_lock:
+                self.apply(
+                    session,
+                    article.id,
+                    article.cluster_id,
+                    as_utc(article.published_at),
+                    stored_features(article),
+                    fingerprint.from_bytes(article.signature),
+                    article.duplicate_of,
+                    flush=nothing_pending,
+                )
+            self.forget_digest(article.cluster_id)
+            if article.source is not None:
+                self.sources[article.source] = article.id
+            self.last_article_id = article.id
+        log.info("caught up with %d articles stored by other processes", len(newer))
+
+    def apply(
+        self,
+        session: Session,
+        article_id: int,
+        cluster_id: int,
+        published_at: datetime,
+        feats: ArticleFeatures,
+        signature: np.ndarray,
+        duplicate_of: int | None,
+        flush=None,
+    ) -> None:
+        """Add a stored article to the index. A story that had left the window and is
+        back in it comes back whole, as a restart would load it (``flush`` first writes
+        the running transaction's rows, so the story's members can be read; None: the
+        story is new, nothing comes back)."""
+        returning = (
+            flush is not None
+            and self.index.horizon_days is not None
+            and cluster_id not in self.index.stories_
+            and not self.index.outside_window(published_at)
+        )
+        self.index.add(article_id, cluster_id, published_at, feats, signature, duplicate_of)
+        if returning:  # the new article first: it keeps the story inside the window while the rest come back
+            flush()
+            for member in crud.story_articles_before(session=session, cluster_id=cluster_id, article_id=article_id):
+                self.replay(self.index, member, {})
+
+    def digest(self, session: Session, touched: dict[int, Digest], cluster_id: int, opened: bool) -> Digest:
+        """The running summary state of a story this transaction touches: new, kept from
+        earlier transactions, or read from its stored members once."""
+        digest = touched.get(cluster_id)
+        if digest is not None:
+            return digest
+        digest = Digest() if opened else self.digests.get(cluster_id)
+        if digest is None:
+            digest = Digest()
+            for m in crud.summary_members(session=session, cluster_id=cluster_id):
+                digest.add(Member(m.id, m.title, m.text, m.source, as_utc(m.published_at), m.duplicate_of))
+        self.digests[cluster_id] = touched[cluster_id] = digest
+        self.digests.move_to_end(cluster_id)
+        while len(self.digests) > _DIGESTS_CACHED:
+            self.digests.popitem(last=False)
+        return digest
+
+    def forget_digest(self, cluster_id: int) -> None:
+        self.digests.pop(cluster_id, None)
+
+    def text_of(self, session: Session, pending: Mapping[int, str], article_id: int) -> str:
+        found = pending.get(article_id)
+        if found is None:
+            found = self.texts.get(article_id)
+        if found is None:
+            found = crud.article_text(session=session, article_id=article_id)
+        return found
+
+    def idf(self, terms: list[str]) -> np.ndarray:
+        """IDF of display words (keywords), counted under their stems as the index counts them."""
+        missing = [t for t in terms if t not in self.term_indices]
+        if missing:
+            if len(self.term_indices) + len(missing) > _TERM_INDICES_CACHED:
+                self.term_indices.clear()
+            self.term_indices.update(zip(missing, term_indices(stems(missing)).tolist()))
+        return self.index.df_.idf(np.fromiter((self.term_indices[t] for t in terms), dtype=np.int64, count=len(terms)))
+
+    def remember_texts(self, texts: Mapping[int, str]) -> None:
+        """Keep the texts of articles just stored, for the leads of later summaries."""
+        for article_id, body in texts.items():
+            self.texts[article_id] = body
+        while len(self.texts) > _TEXTS_CACHED:
+            self.texts.popitem(last=False)
+
+    def source_changed_since(self, source: str, seen_id: int) -> bool:
+        """Whether a page of ``source`` newer than article ``seen_id`` may have been stored."""
+        return self.sources.get(source, self.sources_floor) > seen_id
