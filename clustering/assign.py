@@ -372,8 +372,9 @@ class StoryIndex:
         X = np.zeros((len(stories), len(FEATURES)))
         if not stories:
             return X
-        X[:, :3] = self._field_cosines(feats, stories)
-        untitled = np.array([feats.title.nnz == 0 or s.sums["title"].nnz == 0 for s in stories])
+        flats = [story.flat() for story in stories]
+        X[:, :3] = self._field_cosines(feats, flats)
+        untitled = np.array([f[2][0] == 0 for f in flats]) | (feats.title.nnz == 0)
         if is_headline(feats):
             # A headline has no body to stand in: its title meets an untitled story's body.
             X[untitled, 0] = self._centroid_cosines(feats.title, [s for s, u in zip(stories, untitled) if u], "body")
@@ -397,12 +398,13 @@ class StoryIndex:
         norms = np.linalg.norm(meanings, axis=1)
         return (meanings @ embedding.astype(np.float64)) / np.where(norms > 0, norms, 1.0)
 
-    def _field_cosines(self, feats: ArticleFeatures, stories: list[_Story]) -> np.ndarray:
+    def _field_cosines(
+        self, feats: ArticleFeatures, flats: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    ) -> np.ndarray:
         """``_centroid_cosines`` of every field at once, one column a field: the stories'
-        sums are read in one pass (``_Story.flat``), field k of story i as row 3i + k, and
-        the article's weighted fields sit side by side in one scratch row."""
-        n, k = len(stories), len(FIELDS)
-        flats = [story.flat() for story in stories]
+        sums are read in one pass (``flats``: ``_Story.flat`` of each), field k of story i
+        as row 3i + k, and the article's weighted fields sit side by side in one scratch row."""
+        n, k = len(flats), len(FIELDS)
         terms = np.concatenate([f[0] for f in flats])
         rows = np.repeat(np.arange(n * k), np.concatenate([f[2] for f in flats]))
         centroid = np.concatenate([f[1] for f in flats]) * self.df_.idf(terms)
@@ -670,9 +672,15 @@ def member_centrality(
     centroid = df.weigh(total)
     rows.data = rows.data * df.idf(rows.indices)
     rows = normalise_rows(rows)
-    dense = np.zeros(N_FEATURES)
-    dense[centroid.indices] = centroid.data
-    return dict(zip(ids, (rows @ dense).tolist()))
+    # The centroid's weight at each member term, looked up in its sorted indices (a
+    # dense row of N_FEATURES would cost more to clear than the story has terms).
+    values = np.zeros(len(rows.indices))
+    if centroid.nnz:
+        at = np.minimum(np.searchsorted(centroid.indices, rows.indices), centroid.nnz - 1)
+        found = centroid.indices[at] == rows.indices
+        values[found] = centroid.data[at[found]]
+    owner = np.repeat(np.arange(len(ids)), np.diff(rows.indptr))
+    return dict(zip(ids, np.bincount(owner, weights=rows.data * values, minlength=len(ids)).tolist()))
 
 
 def _field_nnz(member: ArticleFeatures | PackedFeatures, name: str) -> int:

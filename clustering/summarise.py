@@ -181,16 +181,24 @@ class Digest:
         presence = self.presence if self.originals else self.presence_all
         if not presence:
             return []
-        terms = sorted(presence)  # a fixed order, so ties break the same way in every process
+        terms = list(presence)
         words: dict[str, list[str]] = {}
         for term, stem in zip(terms, stems(terms)):
-            words.setdefault(stem, []).append(term)
-        shown = sorted(min(forms, key=lambda t: (-presence[t], len(t), t)) for forms in words.values())
-        counts = {
-            min(forms, key=lambda t: (-presence[t], len(t), t)): sum(presence[t] for t in forms)
-            for forms in words.values()
-        }
-        weights = np.array([counts[t] for t in shown], dtype=float) * idf(shown)
+            forms = words.get(stem)
+            if forms is None:
+                words[stem] = [term]
+            else:
+                forms.append(term)
+        counted = []  # (the form shown, the presence of every form)
+        for forms in words.values():
+            if len(forms) == 1:
+                counted.append((forms[0], presence[forms[0]]))
+            else:
+                shown = min(forms, key=lambda t: (-presence[t], len(t), t))
+                counted.append((shown, sum(presence[t] for t in forms)))
+        counted.sort()  # a fixed order, so ties break the same way in every process
+        shown = [t for t, _ in counted]
+        weights = np.array([n for _, n in counted], dtype=float) * idf(shown)
         order = np.argsort(-weights, kind="stable")[:k]
         return [shown[i] for i in order]
 

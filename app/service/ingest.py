@@ -284,6 +284,7 @@ class StoryService:
         with self.metrics.stage("prepare"):
             for batch in self.preparer.prepare(jobs):
                 for i, prepared in batch.prepared.items():
+                    _ = prepared.features  # term vectors unpacked here, off the lock
                     ready[i] = _Ready(prepared, batch.from_batch[i], batch.seen_id)
         request = _Request(articles, ready, received_at)
         self._write_step(request)
