@@ -146,7 +146,7 @@ class Digest:
         self.members: dict[int, _Seen] = {}
         self.outlets: Counter[str] = Counter()
         self.presence: Counter[str] = Counter()  # over originals
-        self.presence_all: Counter[str] = Counter()  # over every member
+        self.presence_of_copies: Counter[str] = Counter()  # over the rest: what counts while no original is left
         self.originals = 0
 
     @classmethod
@@ -169,16 +169,16 @@ class Digest:
         self.members[member.article_id] = seen
         self.outlets[seen.source] += 1
         title_terms, all_terms = terms
-        for counter in (self.presence, self.presence_all) if original else (self.presence_all,):
-            counter.update(all_terms)
-            counter.update(title_terms)  # a title word counts twice
+        counter = self.presence if original else self.presence_of_copies
+        counter.update(all_terms)
+        counter.update(title_terms)  # a title word counts twice
         self.originals += original
 
     def keywords(self, idf: Callable[[list[str]], np.ndarray], k: int = KEYWORDS) -> list[str]:
         """The ``k`` terms with the most presence times IDF. Inflections of one word
         ("arrives", "arrived") are one term: their presence adds up, and it shows in its
         most frequent form (ties: the shorter, then the first in order)."""
-        presence = self.presence if self.originals else self.presence_all
+        presence = self.presence if self.originals else self.presence_of_copies
         if not presence:
             return []
         terms = list(presence)
