@@ -144,3 +144,14 @@ def test_different_words_keep_different_stems():
 def test_stems_keep_order_and_length():
     tokens = ["ferries", "cancelled", "storm", "harbour"]
     assert len(stems(tokens)) == len(tokens) and stems(tokens)[2] == "storm"
+
+
+def test_stems_stay_right_when_the_remembered_stems_overflow(monkeypatch):
+    from clustering import normalise
+
+    monkeypatch.setattr(normalise, "_STEMS", {})
+    monkeypatch.setattr(normalise, "_STEMS_KEPT", 2)  # every call with new words now empties it
+    assert stems(["ministers", "resigned", "resigning", "ministers"]) == ["minist", "resign", "resign", "minist"]
+    assert stems(["floods", "ministers"]) == ["flood", "minist"]
+    assert stems(["ministers"]) == ["minist"]
+    assert len(normalise._STEMS) == 2
