@@ -134,6 +134,45 @@ class _Seen:
     terms: tuple[frozenset[str], frozenset[str]]
 
 
+class _Words:
+    """Keyword presence of some members, kept grouped by stem as it grows: each stem's
+    total presence and the form it shows (the most frequent form; ties: the shorter,
+    then the first in order). Presence only grows, so a stem's shown form can change
+    only to a form the latest member carried: adding costs what the member has, and
+    ranking needs no stemming or regrouping of the whole story."""
+
+    __slots__ = ("presence", "total", "shown")
+
+    def __init__(self) -> None:
+        self.presence: Counter[str] = Counter()
+        self.total: dict[str, int] = {}  # stem -> presence of all its forms
+        self.shown: dict[str, str] = {}  # stem -> the form shown
+
+    def add(self, title_terms: frozenset[str], all_terms: frozenset[str]) -> None:
+        presence, total, shown = self.presence, self.total, self.shown
+        presence.update(all_terms)
+        presence.update(title_terms)  # a title word counts twice
+        terms = list(all_terms)  # the title's terms are among them
+        for term, stem in zip(terms, stems(terms)):
+            total[stem] = total.get(stem, 0) + (2 if term in title_terms else 1)
+            current = shown.get(stem)
+            if current is None or (-presence[term], len(term), term) < (-presence[current], len(current), current):
+                shown[stem] = term
+
+    def top(self, idf: Callable[[list[str]], np.ndarray], k: int) -> list[str]:
+        """The ``k`` shown forms with the most presence times IDF (ties: in alphabetical order)."""
+        if not self.total:
+            return []
+        shown = [self.shown[stem] for stem in self.total]
+        weights = np.fromiter(self.total.values(), dtype=float, count=len(self.total)) * idf(shown)
+        if len(weights) > k:  # only the weights at or above the k-th largest can be chosen
+            chosen = np.flatnonzero(weights >= np.partition(weights, len(weights) - k)[len(weights) - k])
+        else:
+            chosen = range(len(weights))
+        ranked = sorted(chosen, key=lambda i: (-weights[i], shown[i]))[:k]
+        return [shown[i] for i in ranked]
+
+
 class Digest:
     """A story's summary as running state, updated one member at a time.
 
@@ -145,8 +184,8 @@ class Digest:
     def __init__(self) -> None:
         self.members: dict[int, _Seen] = {}
         self.outlets: Counter[str] = Counter()
-        self.presence: Counter[str] = Counter()  # over originals
-        self.presence_of_copies: Counter[str] = Counter()  # over the rest: what counts while no original is left
+        self.of_originals = _Words()
+        self.of_copies = _Words()  # what counts while the story holds no original
         self.originals = 0
 
     @classmethod
@@ -168,39 +207,14 @@ class Digest:
         seen = _Seen(member.title, member.source or "unknown", member.published_at, original, terms)
         self.members[member.article_id] = seen
         self.outlets[seen.source] += 1
-        title_terms, all_terms = terms
-        counter = self.presence if original else self.presence_of_copies
-        counter.update(all_terms)
-        counter.update(title_terms)  # a title word counts twice
+        (self.of_originals if original else self.of_copies).add(*terms)
         self.originals += original
 
     def keywords(self, idf: Callable[[list[str]], np.ndarray], k: int = KEYWORDS) -> list[str]:
         """The ``k`` terms with the most presence times IDF. Inflections of one word
         ("arrives", "arrived") are one term: their presence adds up, and it shows in its
         most frequent form (ties: the shorter, then the first in order)."""
-        presence = self.presence if self.originals else self.presence_of_copies
-        if not presence:
-            return []
-        terms = list(presence)
-        words: dict[str, list[str]] = {}
-        for term, stem in zip(terms, stems(terms)):
-            forms = words.get(stem)
-            if forms is None:
-                words[stem] = [term]
-            else:
-                forms.append(term)
-        counted = []  # (the form shown, the presence of every form)
-        for forms in words.values():
-            if len(forms) == 1:
-                counted.append((forms[0], presence[forms[0]]))
-            else:
-                shown = min(forms, key=lambda t: (-presence[t], len(t), t))
-                counted.append((shown, sum(presence[t] for t in forms)))
-        counted.sort()  # a fixed order, so ties break the same way in every process
-        shown = [t for t, _ in counted]
-        weights = np.array([n for _, n in counted], dtype=float) * idf(shown)
-        order = np.argsort(-weights, kind="stable")[:k]
-        return [shown[i] for i in order]
+        return (self.of_originals if self.originals else self.of_copies).top(idf, k)
 
     def representative(self, centrality: dict[int, float]) -> int:
         """The titled member closest to the centroid (ties: the earliest, then the lowest id)."""
