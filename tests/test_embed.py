@@ -56,6 +56,27 @@ def test_only_the_first_max_tokens_count():
     assert np.array_equal(long, embed.encoder().encode(" ".join([title, padded])))
 
 
+def _whole_text_ids(text: str) -> list[int]:
+    tokenizer = embed.encoder().tokenizer
+    return tokenizer.encode(text).ids
+
+
+def test_a_long_text_reads_the_same_tokens_as_if_all_of_it_were_tokenised():
+    title, body = STRIKE
+    text = " ".join([title, body] * 40)  # far more words than the encoder reads
+    assert len(text) > embed.MAX_TOKENS * embed._CHARS_A_TOKEN
+    assert embed.encoder()._token_ids(text) == _whole_text_ids(text)
+
+
+def test_a_long_text_of_many_short_tokens_still_reads_its_first_tokens():
+    # Digits and punctuation are a token each: the first characters hold too few words'
+    # worth of text to decide, so the whole text is tokenised.
+    text = "x" * 2000 + " " + ", ".join(str(n % 10) for n in range(400))
+    assert embed.encoder()._token_ids(text) == _whole_text_ids(text)
+    dense = ",".join("1" for _ in range(1000)) + " tail words"
+    assert embed.encoder()._token_ids(dense) == _whole_text_ids(dense)
+
+
 def test_a_text_without_tokens_embeds_to_zeros():
     assert not embed.embed(None, "   ").any()
 
