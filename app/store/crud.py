@@ -178,16 +178,21 @@ def add_source_lines(*, session: Session, pages: Counter[tuple[str, str]]) -> No
     session.connection().exec_driver_sql(statement, rows)
 
 
+# Built once: every article's page asks it, and building and keying a statement per call
+# cost as much as running it.
+_LINE_PAGES = select(SourceLine.fingerprint, SourceLine.pages).where(
+    SourceLine.source == bindparam("source"), SourceLine.fingerprint.in_(bindparam("fingerprints", expanding=True))
+)
+
+
 def source_line_pages(*, session: Session, source: str, fingerprints: set[str]) -> dict[str, int]:
     """How many stored pages of ``source`` carried each of ``fingerprints`` (absent: none)."""
     wanted = sorted(fingerprints)
     pages: dict[str, int] = {}
     connection = session.connection()
     for start in range(0, len(wanted), _LOOKUP_CHUNK):
-        statement = select(SourceLine.fingerprint, SourceLine.pages).where(
-            SourceLine.source == source, SourceLine.fingerprint.in_(wanted[start : start + _LOOKUP_CHUNK])
-        )
-        pages.update((fp, n) for fp, n in connection.execute(statement))
+        chunk = wanted[start : start + _LOOKUP_CHUNK]
+        pages.update((fp, n) for fp, n in connection.execute(_LINE_PAGES, {"source": source, "fingerprints": chunk}))
     return pages
 
 
