@@ -52,22 +52,24 @@ class Stored:
     duplicate_of: int | None
 
 
+_STORED = (Article.id, Article.cluster_id, Article.duplicate_of)
+# Built once, like every statement a request runs on the write path: building and
+# keying one per call costs as much as running it.
+_BY_URL = select(Article.url, *_STORED).where(Article.url.in_(bindparam("keys", expanding=True)))
+_BY_EXTERNAL_ID = select(Article.external_id, *_STORED).where(
+    Article.external_id.in_(bindparam("keys", expanding=True))
+)
+
+
 def stored_keys(*, session: Session, urls: list[str], external_ids: list[str]) -> tuple[dict, dict]:
     """The stored articles with any of these urls or external ids, by url and by external id."""
-    by_url: dict[str, Stored] = {}
-    by_external: dict[str, Stored] = {}
-    columns = (Article.id, Article.cluster_id, Article.duplicate_of)
+    found: tuple[dict[str, Stored], dict[str, Stored]] = ({}, {})
     connection = session.connection()
-    for start in range(0, len(urls), _LOOKUP_CHUNK):
-        chunk = urls[start : start + _LOOKUP_CHUNK]
-        for url, *ids in connection.execute(select(Article.url, *columns).where(Article.url.in_(chunk))):
-            by_url[url] = Stored(*ids)
-    for start in range(0, len(external_ids), _LOOKUP_CHUNK):
-        chunk = external_ids[start : start + _LOOKUP_CHUNK]
-        statement = select(Article.external_id, *columns).where(Article.external_id.in_(chunk))
-        for external_id, *ids in connection.execute(statement):
-            by_external[external_id] = Stored(*ids)
-    return by_url, by_external
+    for statement, keys, by_key in ((_BY_URL, urls, found[0]), (_BY_EXTERNAL_ID, external_ids, found[1])):
+        for start in range(0, len(keys), _LOOKUP_CHUNK):
+            for key, *ids in connection.execute(statement, {"keys": keys[start : start + _LOOKUP_CHUNK]}):
+                by_key[key] = Stored(*ids)
+    return found
 
 
 def next_id(*, session: Session, table: str) -> int:
@@ -286,11 +288,15 @@ def reshapes(*, session: Session) -> int:
     return int(stored["count"]) if stored else 0
 
 
+_NEWEST_AND_RESHAPES = select(
+    select(func.max(Article.id)).scalar_subquery(),
+    select(Setting.value).where(Setting.key == "reshapes").scalar_subquery(),
+)
+
+
 def newest_and_reshapes(*, session: Session) -> tuple[int, int]:
     """The newest article id and ``reshapes``, in one query (a write step's first look)."""
-    newest = select(func.max(Article.id)).scalar_subquery()
-    count = select(Setting.value).where(Setting.key == "reshapes").scalar_subquery()
-    article_id, stored = session.connection().execute(select(newest, count)).one()
+    article_id, stored = session.connection().execute(_NEWEST_AND_RESHAPES).one()
     if isinstance(stored, str):  # SQLite returns JSON from a subquery as text
         stored = json.loads(stored)
     return article_id or 0, int(stored["count"]) if stored else 0
