@@ -177,6 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     rates: dict[str, list[float]] = {f"workers={w}": [] for w in args.workers} | {"baseline": []}
     cpu: dict[str, list[list[float]]] = {f"workers={w}": [] for w in args.workers}
     ratios, scaling, p50s, p99s, achieved, failed = [], [], [], [], [], []
+    single_cpu: list[list[float]] = []
     for run in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
             directory = Path(tmp)
@@ -218,7 +219,11 @@ def main(argv: list[str] | None = None) -> None:
                 try:
                     if batches:
                         post_batches(server.url, batches, args.batch)
+                    before = cpu_seconds(server.process.pid)
                     latencies, failures, rate = paced_singles(server.url, singles, args.rate)
+                    single_cpu.append(
+                        [1000 * (a - b) / len(singles) for a, b in zip(cpu_seconds(server.process.pid), before)]
+                    )
                 finally:
                     server.stop()
                 p50s.append(1000 * percentile(latencies, 50))
@@ -250,6 +255,10 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"\nsingle-article POST at {args.rate:g}/s open loop, {len(singles)} requests: p50 {spread(p50s)} ms, "
             f"p99 {spread(p99s)} ms; sent at {median(achieved):.0f} requests/s; failed {failed}"
+        )
+        print(
+            f"CPU per single POST (ms, median of runs): main {median([r[0] for r in single_cpu]):.2f}, "
+            f"workers {median([r[1] for r in single_cpu]):.2f}"
         )
 
 
