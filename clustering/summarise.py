@@ -152,9 +152,9 @@ class _Words:
         presence, total, shown = self.presence, self.total, self.shown
         presence.update(all_terms)
         presence.update(title_terms)  # a title word counts twice
-        terms = list(all_terms)  # the title's terms are among them
+        terms = list(all_terms | title_terms)  # (``story_terms`` puts the title's among all)
         for term, stem in zip(terms, stems(terms)):
-            total[stem] = total.get(stem, 0) + (2 if term in title_terms else 1)
+            total[stem] = total.get(stem, 0) + (term in all_terms) + (term in title_terms)
             current = shown.get(stem)
             if current is None or (-presence[term], len(term), term) < (-presence[current], len(current), current):
                 shown[stem] = term
