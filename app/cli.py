@@ -7,6 +7,7 @@ import os
 import sys
 from contextlib import ExitStack
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, BinaryIO
 
@@ -17,6 +18,13 @@ from tqdm import tqdm
 from app.config import Settings, load_settings
 
 cli = typer.Typer(help="News story clustering service.", no_args_is_help=True, add_completion=False)
+
+
+class Level(StrEnum):
+    """What one gold label is scored as: an ongoing story (as labelled) or one event of it."""
+
+    thread = "thread"
+    event = "event"
 
 
 def _settings(**overrides: object) -> Settings:
@@ -192,6 +200,12 @@ def evaluate(
     shuffle: Annotated[bool, typer.Option(help="Random order, timestamps removed.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the variants' randomness.")] = 7,
     batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Articles per ingest call.")] = 1,
+    level: Annotated[
+        Level,
+        typer.Option(
+            help="Gold labels as given (thread), or cut into events where a story goes quiet for more than 14 days."
+        ),
+    ] = Level.thread,
 ) -> None:
     """Cluster a labelled file in a fresh temporary database and score it."""
     from evaluation import variants
@@ -199,6 +213,8 @@ def evaluate(
     from evaluation.evaluate import read_jsonl
 
     rows = read_jsonl(file)
+    if level is Level.event:
+        rows = variants.events(rows)  # cut on the dates as published, before any variant moves them
     ordered = False
     if wrap:
         rows = variants.wrap(rows, seed=seed)
@@ -210,7 +226,13 @@ def evaluate(
         rows, ordered = variants.shuffle(rows, seed=seed), True
     report = run(rows, batch_size=batch_size, ordered=ordered)
     data = report.as_dict()
-    variant = {"wrap": wrap, "compress_days": compress_days, "jitter_hours": jitter_hours, "shuffle": shuffle}
+    variant = {
+        "level": level.value,
+        "wrap": wrap,
+        "compress_days": compress_days,
+        "jitter_hours": jitter_hours,
+        "shuffle": shuffle,
+    }
     typer.echo(f"{'articles':<22}{data['articles']} ({data['rejected']} rejected)")
     typer.echo(f"{'stories gold/found':<22}{data['gold_stories']} / {data['clusters']}")
     for name in ("bcubed", "pairwise"):

@@ -12,13 +12,17 @@ service.
 * ``jitter``: arrival order disturbed by up to ``hours`` (late articles), with
   ``published_at`` unchanged.
 * ``shuffle``: random order and no timestamps at all.
+
+``events`` changes the labels instead of the articles: a labelled story is cut into
+events wherever it goes quiet for more than ``QUIET_DAYS``, the level at which a story
+cluster is one event.
 """
 
 from __future__ import annotations
 
 import random
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 _SECTIONS = ["Home", "News", "World", "Politics", "Business", "Tech", "Science", "Sport", "Opinion", "Video"]
 _ADS = [
@@ -29,6 +33,7 @@ _ADS = [
     "Download our app",
     "Sponsored content",
 ]
+QUIET_DAYS = 14
 _SHARE = ["Share this article", "Share. Facebook Twitter WhatsApp LinkedIn Email", "Follow us on social media"]
 
 
@@ -136,3 +141,32 @@ def shuffle(rows: list[dict], seed: int = 7) -> list[dict]:
     out = [{**row, "published_at": None} for row in rows]
     rng.shuffle(out)
     return out
+
+
+def events(rows: list[dict], quiet_days: float = QUIET_DAYS) -> list[dict]:
+    """Rows relabelled at event level: a label's articles, in published order, start a
+    new event (``"<label>/<n>"``, counted from 0) after every gap of more than
+    ``quiet_days`` since the label's previous article. Undated articles stay in their
+    label's first event. Run it before ``compress`` or ``jitter_order``, which move
+    timestamps or order, so events are cut on the dates as published.
+
+    >>> rows = [{"label": "a", "published_at": d} for d in ("2020-01-01", "2020-01-10", "2020-02-01")]
+    >>> [r["label"] for r in events(rows)]
+    ['a/0', 'a/0', 'a/1']
+    """
+    by_label: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        at = _published(row)
+        if at is not None:
+            at = at if at.tzinfo else at.replace(tzinfo=UTC)
+            by_label[row["label"]].append((at, i))
+    event_of: dict[int, int] = {}
+    gap = timedelta(days=quiet_days)
+    for dated in by_label.values():
+        dated.sort()
+        event, previous = 0, dated[0][0]
+        for at, i in dated:
+            if at - previous > gap:
+                event += 1
+            event_of[i], previous = event, at
+    return [{**row, "label": f"{row['label']}/{event_of.get(i, 0)}"} for i, row in enumerate(rows)]

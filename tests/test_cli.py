@@ -90,3 +90,27 @@ def test_export_writes_each_cluster_with_its_articles(database, labelled, tmp_pa
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(r["article_count"] for r in records) == [2, 2]
     assert sum(len(r["articles"]) for r in records) == 4
+
+
+def test_evaluate_at_event_level_cuts_a_story_where_it_goes_quiet(database, tmp_path):
+    path = tmp_path / "quiet.jsonl"
+    dates = ["2025-03-01", "2025-03-02", "2025-04-20", "2025-04-21"]  # 49 quiet days between
+    texts = STORIES["flood"] + STORIES["flood"]
+    rows = [
+        {
+            "id": f"q:{i}",
+            "title": None,
+            "text": text,
+            "source": f"outlet{i}.example",
+            "published_at": f"{day}T08:00:00",
+            "label": "flood",
+        }
+        for i, (day, text) in enumerate(zip(dates, texts))
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    thread = json.loads(CliRunner().invoke(cli, ["evaluate", str(path)]).stdout.strip().splitlines()[-1])
+    event = json.loads(
+        CliRunner().invoke(cli, ["evaluate", str(path), "--level", "event"]).stdout.strip().splitlines()[-1]
+    )
+    assert thread["gold_stories"] == 1 and thread["level"] == "thread"
+    assert event["gold_stories"] == 2 and event["level"] == "event"
