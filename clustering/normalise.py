@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from collections.abc import Iterator
 
 import Stemmer
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
@@ -182,18 +183,55 @@ def names(text: str) -> list[str]:
     >>> names("Russian President Vladimir Putin met Kim Jong Un. He left.")
     ['russian', 'president', 'vladimir', 'putin', 'russian president vladimir putin', 'kim', 'jong', 'un', 'kim jong un']
     """
-    folded = fold(text)
     found: list[str] = []
-    for match in _NAME.finditer(folded):
-        phrase = match.group(0)
+    for phrase, starts_sentence in _capitalised_runs(fold(text)):
         parts = [w for w in words(phrase) if w not in _NOT_NAMES]
-        if not parts:
-            continue
-        starts_sentence = _SENTENCE_START.search(folded[max(0, match.start() - 4) : match.start()]) is not None
-        starts_sentence = starts_sentence or match.start() == 0
-        if starts_sentence and len(parts) == 1:
+        if not parts or (starts_sentence and len(parts) == 1):
             continue
         found.extend(p for p in parts if len(p) > 1)
         if len(parts) > 1:
             found.append(" ".join(parts))
     return found
+
+
+# Words that stand before a name without being part of it ("President Vladimir Putin").
+_OFFICES = frozenset(
+    "president vice prime minister chancellor secretary senator sen rep governor gov mayor king "
+    "queen prince princess pope general gen chief leader chairman chairwoman judge justice "
+    "spokesman spokeswoman ambassador lieutenant lt colonel col captain capt sergeant sgt".split()
+)
+
+
+def name_phrases(text: str) -> list[str]:
+    """Names as written, one entry an occurrence: each run of capitalised words, less
+    the words at its ends that are not names (articles, calendar words) and an office
+    with what comes before it. A run of one word opening a sentence is left out, as
+    ``names`` leaves it.
+
+    >>> name_phrases("Russian President Vladimir Putin met Kim Jong Un in North Korea's capital. Talks went on.")
+    ['Vladimir Putin', 'Kim Jong Un', 'North Korea']
+    >>> name_phrases("The Democratic People's Republic of Korea said on Monday")
+    ["Democratic People's Republic of Korea"]
+    """
+    found: list[str] = []
+    for phrase, starts_sentence in _capitalised_runs(fold(text)):
+        parts = _WORD.findall(phrase)
+        if parts and parts[-1].endswith(("'s", "'S")):
+            parts[-1] = parts[-1][:-2]
+        offices = [i for i, w in enumerate(parts[:-1]) if w.casefold() in _OFFICES]
+        if offices:  # "Russian President Vladimir Putin": the name follows the office
+            parts = parts[offices[-1] + 1 :]
+        while parts and parts[0].casefold() in _NOT_NAMES:
+            parts.pop(0)
+        while parts and parts[-1].casefold() in _NOT_NAMES:
+            parts.pop()
+        if parts and not (starts_sentence and len(parts) == 1) and len(parts[-1]) > 1:
+            found.append(" ".join(parts))
+    return found
+
+
+def _capitalised_runs(folded: str) -> Iterator[tuple[str, bool]]:
+    """Each run of capitalised words in a ``fold``-ed text, and whether it opens a sentence."""
+    for match in _NAME.finditer(folded):
+        before = folded[max(0, match.start() - 4) : match.start()]
+        yield match.group(0), match.start() == 0 or _SENTENCE_START.search(before) is not None

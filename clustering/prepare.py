@@ -24,7 +24,7 @@ import numpy as np
 from clustering import embed, fingerprint
 from clustering.extract import Extraction, Templates, extract_html, extract_text
 from clustering.normalise import words
-from clustering.summarise import story_terms
+from clustering.summarise import StoryTerms, story_terms
 from clustering.vectorise import ArticleFeatures, PackedFeatures, features
 
 # Dates outside [EARLIEST, arrival + FUTURE_TOLERANCE] are not news dates: a client's
@@ -67,7 +67,7 @@ class Prepared:
     published_at: datetime
     packed: PackedFeatures
     signature: np.ndarray
-    terms: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())  # ``summarise.story_terms``
+    terms: StoryTerms = StoryTerms()  # ``summarise.story_terms``
 
     @cached_property
     def features(self) -> ArticleFeatures:

@@ -224,7 +224,7 @@ _SUMMARY_EXAMPLE = {
         {"name": "wire.example.org", "articles": 1},
         {"name": "daily.example.net", "articles": 1},
     ],
-    "keywords": ["putin", "pyongyang", "kim jong un", "partnership", "north korea"],
+    "keywords": ["Vladimir Putin", "Kim Jong Un", "North Korea", "Pyongyang", "partnership", "summit"],
     "first_published_at": "2024-06-18T22:00:00Z",
     "last_published_at": "2024-06-19T06:10:00Z",
     "updated_at": "2024-06-19T06:10:02Z",
@@ -367,7 +367,11 @@ class ClusterSummary(BaseModel):
     article_count: int
     source_count: int
     sources: list[SourceCount]
-    keywords: list[str]
+    keywords: list[str] = Field(
+        description="What the story is about: names as most of its articles write them (a multi-word "
+        "name in place of its words) first, then the words that set it apart, most telling first; "
+        "no months or bare verbs."
+    )
     first_published_at: datetime | None
     last_published_at: datetime | None
     updated_at: datetime

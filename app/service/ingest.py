@@ -44,7 +44,7 @@ from clustering import embed, fingerprint
 from clustering.assign import Assignment, StoryIndex, member_centrality
 from clustering.identity import outlet
 from clustering.prepare import Draft, Prepared, prepare, prepare_again
-from clustering.summarise import Digest, Member
+from clustering.summarise import Digest, Member, load_lexicon
 from clustering.vectorise import TERM_SCHEME, ArticleFeatures, features
 
 log = logging.getLogger(__name__)
@@ -232,6 +232,7 @@ class StoryService:
         rebuild every cache from the database. The encoder is loaded first: without it
         the service does not start (``clustering.embed.ModelMissing`` says how to build it)."""
         embed.encoder()
+        load_lexicon()  # summaries read it: read it before the first write step, not in it
         with self.lock, self.sessions.begin() as session:
             self._serialise(session)  # replicas starting together record the scheme once
             stored = crud.get_setting(session=session, key="fingerprint_scheme")
