@@ -203,7 +203,8 @@ def evaluate(
     level: Annotated[
         Level,
         typer.Option(
-            help="Gold labels as given (thread), or cut into events where a story goes quiet for more than 14 days."
+            help="Threads against the labels as given, or story clusters against the labels cut into events "
+            "where a story goes quiet for more than 14 days."
         ),
     ] = Level.thread,
 ) -> None:
@@ -224,7 +225,7 @@ def evaluate(
         rows, ordered = variants.jitter_order(rows, jitter_hours, seed=seed), True
     if shuffle:
         rows, ordered = variants.shuffle(rows, seed=seed), True
-    report = run(rows, batch_size=batch_size, ordered=ordered)
+    report = run(rows, batch_size=batch_size, ordered=ordered, threads=level is Level.thread)
     data = report.as_dict()
     variant = {
         "level": level.value,

@@ -70,6 +70,7 @@ def clusters(
 
 CSV_COLUMNS = [
     "cluster_id",
+    "thread_id",
     "cluster_title",
     "cluster_summary",
     "cluster_article_count",
@@ -111,6 +112,7 @@ class Writer:
         data = cluster.model_dump(mode="json")
         shared = {
             "cluster_id": data["id"],
+            "thread_id": data["thread_id"],
             "cluster_title": data["title"],
             "cluster_summary": data["summary"],
             "cluster_article_count": data["article_count"],

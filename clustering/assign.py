@@ -66,6 +66,11 @@ from clustering.vectorise import (
 )
 
 DAY = 86400.0
+# An event is a burst of coverage: an article more than this many days from every
+# article of the story it matches reports a new development, which opens a story of
+# its own in the same thread. (The event labels of ``stories evaluate --level event``
+# are cut by the same rule.)
+EVENT_GAP_DAYS = 14.0
 
 
 FEATURES = ("title", "body", "names", "time_decay", "days_outside", "log_size", "semantic")
@@ -114,6 +119,7 @@ class AssignParams:
     max_candidates: int = 64
     max_far_candidates: int = 8
     max_postings: int = 8192
+    event_gap_days: float | None = EVENT_GAP_DAYS
     model: DecisionModel = DecisionModel(tuple(CALIBRATION["coef"]), CALIBRATION["intercept"])
     headline_threshold: float = CALIBRATION["headline"]["threshold"]
     headline_model: DecisionModel = DecisionModel(
@@ -135,14 +141,18 @@ class AssignParams:
             raise ValueError("max_far_candidates must not be negative (0 turns joins beyond the window off)")
         if self.max_postings < 1:
             raise ValueError("max_postings must be at least 1")
+        if self.event_gap_days is not None and self.event_gap_days <= 0:
+            raise ValueError("event_gap_days must be positive (None: a story is one event however long it runs)")
 
 
 @dataclass(frozen=True)
 class Assignment:
     """What to do with one article.
 
-    ``story_id`` None means open a new story. ``merge`` lists other stories the
-    article binds strongly enough that they should be folded into ``story_id``.
+    ``story_id`` None means open a new story; ``thread_of``, when set, is the earlier
+    event the new one continues (its thread is the new story's). ``merge`` lists other
+    stories the article binds strongly enough that they should be folded into
+    ``story_id``.
     """
 
     story_id: int | None
@@ -150,6 +160,7 @@ class Assignment:
     duplicate_of: int | None = None
     duplicate_similarity: float = 0.0
     merge: tuple[int, ...] = ()
+    thread_of: int | None = None
 
 
 @dataclass(slots=True)
@@ -473,12 +484,29 @@ class StoryIndex:
         merge_at = max(self.params.merge_threshold, threshold)
         if not ranked or ranked[0][1] < threshold:
             beyond = self._ranked(feats, published_at, far)
-            if beyond and beyond[0][1] >= merge_at:
-                return Assignment(*beyond[0])  # a long-running story, retold: it joins, never merges
+            if beyond and beyond[0][1] >= merge_at:  # a long-running story, retold: never merges
+                return self._join_or_continue(*beyond[0], published_at)
             return Assignment(None, ranked[0][1] if ranked else 0.0)
-        best_id, best_score = ranked[0]
-        merge = tuple(sid for sid, s in ranked[1:] if s >= merge_at)
+        same_event = [(sid, s) for sid, s in ranked if s >= threshold and not self._quiet_since(sid, published_at)]
+        if not same_event:  # it belongs to a story that went quiet: a new event of it
+            return Assignment(None, ranked[0][1], thread_of=ranked[0][0])
+        best_id, best_score = same_event[0]
+        merge = tuple(sid for sid, s in same_event[1:] if s >= merge_at)
         return Assignment(best_id, best_score, merge=merge)
+
+    def _quiet_since(self, story_id: int, published_at: datetime) -> bool:
+        """Whether the story has no article within ``event_gap_days`` of ``published_at``
+        (either side of its span): the article then reports a later (or earlier) event."""
+        gap = self.params.event_gap_days
+        if gap is None:
+            return False
+        story = self.stories_[story_id]
+        return _days_outside(published_at, story.first, story.last) > gap
+
+    def _join_or_continue(self, story_id: int, score: float, published_at: datetime) -> Assignment:
+        if self._quiet_since(story_id, published_at):
+            return Assignment(None, score, thread_of=story_id)
+        return Assignment(story_id, score)
 
     # -- learning --------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from app.config import Settings
 from app.service.ingest import StoryService
 from app.store import migrate
 from app.store.db import make_engine, make_sessionmaker
-from app.store.models import Article
+from app.store.models import Article, Cluster
 from clustering.metrics import Scores, bcubed, pairwise
 
 
@@ -83,8 +83,15 @@ def stream_order(rows: Iterable[dict]) -> list[dict]:
     return sorted(rows, key=lambda r: (r.get("published_at") is None, r.get("published_at") or ""))
 
 
-def evaluate(rows: list[dict], batch_size: int = 1, database_url: str | None = None, ordered: bool = False) -> Report:
-    """Ingest ``rows`` into a fresh database and score the clusters it ends up with.
+def evaluate(
+    rows: list[dict],
+    batch_size: int = 1,
+    database_url: str | None = None,
+    ordered: bool = False,
+    threads: bool = False,
+) -> Report:
+    """Ingest ``rows`` into a fresh database and score the clusters it ends up with
+    (or, with ``threads``, the threads that link them).
 
     Rows go in ``published_at`` order unless ``ordered`` says they already are in
     arrival order.
@@ -110,6 +117,9 @@ def evaluate(rows: list[dict], batch_size: int = 1, database_url: str | None = N
         seconds = time.perf_counter() - started
         with service.sessions() as session:
             stored = dict(session.execute(select(Article.external_id, Article.cluster_id)).all())
+            if threads:
+                thread_of = dict(session.execute(select(Cluster.id, Cluster.thread_id)).all())
+                stored = {key: thread_of.get(cluster) or cluster for key, cluster in stored.items()}
         engine.dispose()
     gold, predicted = [], []
     for i, row in enumerate(ordered_rows):

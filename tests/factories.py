@@ -21,3 +21,19 @@ def article(**overrides) -> dict:
     }
     body.update(overrides)
     return {k: v for k, v in body.items() if v is not None}
+
+
+def ferry_article(**overrides) -> dict:
+    """An unrelated event: a storm cancels a night ferry."""
+    return article(
+        url="https://harbour.example.net/ferry",
+        source="harbour.example.net",
+        title="Night ferry to Skye Harbour cancelled as storm nears the coast",
+        text=(
+            "The operator of the night ferry between Port Elwin and Skye Harbour cancelled Friday's crossings as "
+            "a storm moved towards the coast, with gusts of up to 110 kilometres an hour forecast.\n"
+            "Passengers holding tickets can travel on Saturday's morning sailing or ask for a refund, the company "
+            "said, adding that freight bookings would be honoured first once the weather cleared."
+        ),
+        **overrides,
+    )

@@ -182,6 +182,7 @@ STORIES: dict[str, list[dict]] = {
 NEWEST_FIRST = ["breach", "football", "wildfire", "rates", "museum", "rail", "ferry"]
 SUMMARY_FIELDS = {
     "id",
+    "thread_id",
     "title",
     "summary",
     "article_count",

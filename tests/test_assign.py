@@ -204,18 +204,18 @@ def test_other_event_among_the_same_people_far_outside_the_window_opens_a_new_st
     assert decision.story_id is None
 
 
-def test_write_up_that_retells_the_event_joins_its_story_beyond_the_window(index):
+def test_write_up_that_retells_the_event_beyond_the_window_opens_a_story_in_its_thread(index):
     decision = assign(index, BRIDGE_COURIER, BEYOND_WINDOW)
-    assert decision.story_id == 100
+    assert decision.story_id is None and decision.thread_of == 100
     assert decision.score >= index.params.merge_threshold
     assert decision.duplicate_of is None
 
 
-def test_story_beyond_the_window_takes_an_article_only_at_the_merge_threshold(index):
+def test_story_beyond_the_window_is_continued_only_at_the_merge_threshold(index):
     strict = StoryIndex(replace(index.params, merge_threshold=0.999))
     add(strict, 1, 100, BRIDGE_GAZETTE)
-    assert assign(strict, BRIDGE_COURIER, BEYOND_WINDOW).story_id is None
-    assert assign(index, BRIDGE_COURIER, BEYOND_WINDOW).story_id == 100
+    assert assign(strict, BRIDGE_COURIER, BEYOND_WINDOW).thread_of is None
+    assert assign(index, BRIDGE_COURIER, BEYOND_WINDOW).thread_of == 100
 
 
 def test_story_in_the_window_is_preferred_to_one_beyond_it(index):
@@ -230,7 +230,7 @@ def test_join_beyond_the_window_never_merges_stories():
     add(index, 1, 100, BRIDGE_GAZETTE)
     add(index, 2, 200, BRIDGE_RADIO, at=T0 + timedelta(hours=1))
     decision = assign(index, BRIDGE_COURIER, BEYOND_WINDOW)
-    assert decision.story_id in (100, 200)
+    assert decision.story_id is None and decision.thread_of in (100, 200)
     assert decision.merge == ()
 
 
@@ -238,7 +238,45 @@ def test_no_far_candidates_keeps_joins_inside_the_window(index):
     inside_only = StoryIndex(AssignParams(max_far_candidates=0))
     add(inside_only, 1, 100, BRIDGE_GAZETTE)
     decision = assign(inside_only, BRIDGE_COURIER, BEYOND_WINDOW)
-    assert decision.story_id is None
+    assert decision.story_id is None and decision.thread_of is None
+
+
+# -- events and threads ---------------------------------------------------------
+
+
+def test_a_write_up_within_the_event_gap_joins_the_story(index):
+    decision = assign(index, BRIDGE_COURIER, T0 + timedelta(days=13))
+    assert decision.story_id == 100 and decision.thread_of is None
+
+
+def test_a_write_up_after_the_story_went_quiet_opens_a_new_event_in_its_thread(index):
+    decision = assign(index, BRIDGE_COURIER, T0 + timedelta(days=20))
+    assert decision.story_id is None and decision.thread_of == 100
+    assert decision.score >= index.params.threshold
+
+
+def test_the_event_gap_counts_from_the_story_latest_article(index):
+    add(index, 3, 100, BRIDGE_RADIO, at=T0 + timedelta(days=10))
+    assert assign(index, BRIDGE_COURIER, T0 + timedelta(days=20)).story_id == 100
+
+
+def test_a_story_that_went_quiet_is_never_merged_into_a_recent_one():
+    index = StoryIndex()
+    add(index, 1, 100, BRIDGE_GAZETTE)
+    add(index, 2, 300, BRIDGE_RADIO, at=T0 + timedelta(days=25))
+    decision = assign(index, BRIDGE_COURIER, T0 + timedelta(days=26))
+    assert decision.story_id == 300 and decision.merge == ()
+
+
+def test_without_an_event_gap_a_story_takes_articles_across_its_quiet_weeks(index):
+    whole = StoryIndex(AssignParams(event_gap_days=None))
+    add(whole, 1, 100, BRIDGE_GAZETTE)
+    assert assign(whole, BRIDGE_COURIER, T0 + timedelta(days=20)).story_id == 100
+
+
+def test_an_event_gap_must_be_positive():
+    with pytest.raises(ValueError, match="event_gap_days"):
+        AssignParams(event_gap_days=0)
 
 
 def test_copy_published_far_outside_the_window_still_joins_the_original_story(index):

@@ -12,24 +12,13 @@ from app.cli import cli
 from app.config import Settings
 from app.store import crud
 from clustering.vectorise import TERM_SCHEME
-from tests.factories import article
+from tests.factories import article, ferry_article
 
 OLD = article()  # 2024-06-18: Putin in Pyongyang
 OLD_COPY = article(
     url="https://wire.example.org/putin-pyongyang", source="wire.example.org", published_at="2024-06-19T06:00:00Z"
 )
-NEW = article(
-    url="https://harbour.example.net/ferry",
-    source="harbour.example.net",
-    title="Night ferry to Skye Harbour cancelled as storm nears the coast",
-    text=(
-        "The operator of the night ferry between Port Elwin and Skye Harbour cancelled Friday's crossings as "
-        "a storm moved towards the coast, with gusts of up to 110 kilometres an hour forecast.\n"
-        "Passengers holding tickets can travel on Saturday's morning sailing or ask for a refund, the company "
-        "said, adding that freight bookings would be honoured first once the weather cleared."
-    ),
-    published_at="2025-01-10T12:00:00Z",
-)
+NEW = ferry_article(published_at="2025-01-10T12:00:00Z")
 
 
 @pytest.fixture
@@ -182,11 +171,12 @@ OTHER_MEETING = article(
 )
 
 
-def test_a_look_back_months_later_joins_its_story_while_the_index_holds_it(database_url):
+def test_a_look_back_months_later_continues_its_story_thread_while_the_index_holds_it(database_url):
     with TestClient(create_app(Settings(database_url=database_url))) as client:
         old = post(client, OLD)
         retold = post(client, RETOLD)
-        assert retold["cluster_id"] == old["cluster_id"] and retold["duplicate_of"] is None
+        assert retold["cluster_id"] != old["cluster_id"] and retold["duplicate_of"] is None
+        assert client.get(f"/v1/clusters/{retold['cluster_id']}").json()["thread_id"] == old["cluster_id"]
 
 
 def test_another_meeting_of_the_same_leaders_months_later_opens_its_own_story(database_url):

@@ -214,6 +214,7 @@ def _example(example: dict) -> ConfigDict:
 
 _SUMMARY_EXAMPLE = {
     "id": 7,
+    "thread_id": 3,
     "title": "Putin arrives in Pyongyang for talks with Kim Jong Un",
     "summary": "Russian President Vladimir Putin arrived in Pyongyang on Tuesday for his first visit to North "
     "Korea in 24 years, where leader Kim Jong Un greeted him at the airport.",
@@ -362,6 +363,11 @@ class ClusterSummary(BaseModel):
     model_config = _example(_SUMMARY_EXAMPLE)
 
     id: int
+    thread_id: int = Field(
+        description="The thread the story (one event) belongs to: the events of one ongoing story, linked in "
+        "time order (`GET /v1/threads/{id}`). A story that continues no earlier one starts its own thread, "
+        "named by its id."
+    )
     title: str
     summary: str
     article_count: int
@@ -456,6 +462,7 @@ class ChangeOut(BaseModel):
                     "cluster_id": 7,
                     "article_id": 118,
                     "into_cluster_id": None,
+                    "thread_id": None,
                     "article_count": 5,
                     "at": "2024-06-19T08:00:02Z",
                 }
@@ -474,6 +481,11 @@ class ChangeOut(BaseModel):
     cluster_id: int
     article_id: int | None = Field(description="The article of created, grew and article_deleted events.")
     into_cluster_id: int | None = Field(description="The surviving story of a merged event.")
+    thread_id: int | None = Field(
+        None,
+        description="Of a created event: the thread the story opened in (its own id when it starts one, an "
+        "earlier story's thread when it is a new event of that story).",
+    )
     article_count: int = Field(
         description="The story's article count once the write committed (for merged: the survivor's; 0 when gone)."
     )
@@ -491,3 +503,53 @@ class ChangePage(BaseModel):
     next_after: int = Field(
         description="Pass as `after` for the next call: the last `seq` returned, or `after` itself when none was."
     )
+
+
+class ThreadEvent(BaseModel):
+    """One event of a thread: a story cluster, in brief."""
+
+    id: int = Field(description="The story's id (`GET /v1/clusters/{id}`).")
+    title: str
+    article_count: int
+    source_count: int
+    first_published_at: datetime | None
+    last_published_at: datetime | None
+
+
+class ThreadOut(BaseModel):
+    model_config = _example(
+        {
+            "id": 3,
+            "merged_into": None,
+            "article_count": 14,
+            "first_published_at": "2024-01-19T08:00:00Z",
+            "last_published_at": "2024-06-19T06:10:00Z",
+            "events": [
+                {
+                    "id": 3,
+                    "title": "Putin accepts Kim's invitation to visit North Korea",
+                    "article_count": 11,
+                    "source_count": 9,
+                    "first_published_at": "2024-01-19T08:00:00Z",
+                    "last_published_at": "2024-01-22T17:30:00Z",
+                },
+                {
+                    "id": 7,
+                    "title": "Putin arrives in Pyongyang for talks with Kim Jong Un",
+                    "article_count": 3,
+                    "source_count": 3,
+                    "first_published_at": "2024-06-18T22:00:00Z",
+                    "last_published_at": "2024-06-19T06:10:00Z",
+                },
+            ],
+        }
+    )
+
+    id: int
+    merged_into: int | None = Field(
+        None, description="Set when the requested thread was joined to another: the id answering for it."
+    )
+    article_count: int = Field(description="Articles in all its events.")
+    first_published_at: datetime | None
+    last_published_at: datetime | None
+    events: list[ThreadEvent] = Field(description="Its events, oldest first.")

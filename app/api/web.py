@@ -262,10 +262,12 @@ def story(
     absorbed = parse_id(merged_from)
     absorbed = absorbed if was_merged_into(session=session, absorbed_id=absorbed, survivor_id=cluster.id) else None
     members = crud.cluster_members(session=session, cluster_id=cluster.id)
+    thread = crud.thread_events(session=session, thread_id=cluster.thread_id) if cluster.thread_id else []
     return _page(
         request,
         "story.html",
         story=cluster,
+        thread=thread if len(thread) > 1 else [],
         merged_from=absorbed,
         groups=duplicate_groups(members),
         copies=sum(1 for a in members if a.duplicate_of is not None),

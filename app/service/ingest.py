@@ -156,6 +156,7 @@ class _Transaction:
     touched: dict[int, Digest] = field(default_factory=dict)
     texts: dict[int, str] = field(default_factory=dict)
     clusters: list[dict] = field(default_factory=list)  # rows not yet inserted
+    threads: dict[int, int] = field(default_factory=dict)  # thread of each story this transaction opened
     articles: list[dict] = field(default_factory=list)
     next_article: int | None = None
     next_cluster: int | None = None
@@ -196,8 +197,31 @@ class _Transaction:
         if article.external_id is not None:
             self.by_external.setdefault(article.external_id, stored)
 
-    def event(self, kind: str, cluster_id: int, article_id: int | None = None, into: int | None = None) -> None:
-        self.events.append({"kind": kind, "cluster_id": cluster_id, "article_id": article_id, "into_cluster_id": into})
+    def event(
+        self,
+        kind: str,
+        cluster_id: int,
+        article_id: int | None = None,
+        into: int | None = None,
+        thread: int | None = None,
+    ) -> None:
+        self.events.append(
+            {
+                "kind": kind,
+                "cluster_id": cluster_id,
+                "article_id": article_id,
+                "into_cluster_id": into,
+                "thread_id": thread,
+            }
+        )
+
+    def thread_of(self, cluster_id: int) -> int:
+        """The thread a story belongs to (one this transaction opened, or a stored one)."""
+        thread = self.threads.get(cluster_id)
+        if thread is None:
+            self.flush()
+            thread = crud.thread_of(session=self.session, cluster_id=cluster_id)
+        return thread
 
 
 class StoryService:
@@ -383,11 +407,16 @@ class StoryService:
         stored_from = time.perf_counter()
         cluster_id = decision.story_id
         opened = cluster_id is None
+        thread_id = None
         if opened:
             cluster_id = txn.cluster_id()
+            # A new event of a story that went quiet joins that story's thread; any other starts one.
+            thread_id = cluster_id if decision.thread_of is None else txn.thread_of(decision.thread_of)
+            txn.threads[cluster_id] = thread_id
             txn.clusters.append(
                 {
                     "id": cluster_id,
+                    "thread_id": thread_id,
                     "created_at": received_at,
                     "updated_at": received_at,
                     "keywords": [],
@@ -432,7 +461,7 @@ class StoryService:
                 flush=None if opened else txn.flush,
             )
         self.caches.last_article_id = article_id
-        txn.event("created" if opened else "grew", cluster_id, article_id)
+        txn.event("created" if opened else "grew", cluster_id, article_id, thread=thread_id)
         if prepared.source is not None:
             txn.lines.update((prepared.source, fp) for fp in set(prepared.line_fingerprints))
             txn.sources[prepared.source] = article_id
@@ -538,7 +567,9 @@ class StoryService:
         for absorbed in group:
             if absorbed == survivor:
                 continue
-            crud.merge_clusters(session=txn.session, survivor_id=survivor, absorbed_id=absorbed)
+            moved = crud.merge_clusters(session=txn.session, survivor_id=survivor, absorbed_id=absorbed)
+            if moved is not None:  # the absorbed story's thread is now the survivor's
+                txn.threads = {cid: moved[1] if t == moved[0] else t for cid, t in txn.threads.items()}
             txn.event("merged", absorbed, into=survivor)
             with self.caches.index_lock:
                 self.index.merge(survivor, absorbed)

@@ -149,14 +149,57 @@ def cluster_members(*, session: Session, cluster_id: int) -> list[Article]:
     )
 
 
-def merge_clusters(*, session: Session, survivor_id: int, absorbed_id: int) -> None:
-    """Move every article of ``absorbed_id`` to ``survivor_id`` and leave a forward pointer."""
+def merge_clusters(*, session: Session, survivor_id: int, absorbed_id: int) -> tuple[int, int] | None:
+    """Move every article of ``absorbed_id`` to ``survivor_id`` and leave a forward pointer.
+
+    The absorbed story's thread, if another, joins the survivor's: every story of it
+    moves. Returns (the thread that went, the thread it joined), or None.
+    """
+    threads = dict(
+        session.execute(select(Cluster.id, Cluster.thread_id).where(Cluster.id.in_([survivor_id, absorbed_id]))).all()
+    )
+    went, joined = threads.get(absorbed_id), threads.get(survivor_id)
+    moved = None
+    if went is not None and joined is not None and went != joined:
+        session.execute(update(Cluster).where(Cluster.thread_id == went).values(thread_id=joined))
+        moved = (went, joined)
     session.execute(update(Article).where(Article.cluster_id == absorbed_id).values(cluster_id=survivor_id))
     session.execute(update(Cluster).where(Cluster.merged_into == absorbed_id).values(merged_into=survivor_id))
     session.execute(
         update(Cluster)
         .where(Cluster.id == absorbed_id)
         .values(merged_into=survivor_id, article_count=0, source_count=0)
+    )
+    return moved
+
+
+def thread_of(*, session: Session, cluster_id: int) -> int:
+    """The thread of a stored story (a story stored before threads is its own)."""
+    thread = session.scalar(select(Cluster.thread_id).where(Cluster.id == cluster_id))
+    return cluster_id if thread is None else thread
+
+
+def resolve_thread(*, session: Session, thread_id: int) -> tuple[int, list[Cluster]]:
+    """(the thread answering for ``thread_id``, its live stories oldest first). A thread
+    whose stories all moved to another, when two of their stories merged, is answered
+    by that other: the thread its first story (or that story's survivor) is in now."""
+    events = thread_events(session=session, thread_id=thread_id)
+    if events:
+        return thread_id, events
+    story, _ = resolve_cluster(session=session, cluster_id=thread_id)
+    if story is None or story.thread_id is None or story.thread_id == thread_id:
+        return thread_id, []
+    return story.thread_id, thread_events(session=session, thread_id=story.thread_id)
+
+
+def thread_events(*, session: Session, thread_id: int) -> list[Cluster]:
+    """The live stories of a thread, oldest first."""
+    return list(
+        session.scalars(
+            select(Cluster)
+            .where(Cluster.thread_id == thread_id, Cluster.merged_into.is_(None), Cluster.article_count > 0)
+            .order_by(Cluster.first_published_at, Cluster.id)
+        )
     )
 
 

@@ -109,13 +109,14 @@ def list_clusters(
     source: str | None = None,
     q: str | None = None,
     min_articles: int = 1,
+    thread: int | None = None,
 ) -> tuple[list[Cluster], str | None]:
     """One page of live clusters in ``sort`` order and the cursor of the next page."""
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {SORTS}")
     after = decode_cursor(cursor, sort) if cursor is not None else None
     snap = after.snapshot if after else snapshot(session=session)
-    live = _live_clusters(session, snap, source, q)
+    live = _live_clusters(session, snap, source, q, thread)
     if sort == "trending":
         ranked = _trending(session, snap, live, since, until, min_articles, after, limit + 1)
     else:
@@ -130,13 +131,15 @@ def list_clusters(
     return [rows[r.cluster_id] for r in ranked], next_cursor
 
 
-def _live_clusters(session: Session, snap: Snapshot, source: str | None, q: str | None) -> list:
+def _live_clusters(session: Session, snap: Snapshot, source: str | None, q: str | None, thread: int | None) -> list:
     """Conditions on ``Cluster``: the story existed at the snapshot and still does, and
     matches the filters that read current values."""
     # "id + 0": the bound holds on every page but is almost never selective, and as a
     # bare column it tempts SQLite into scanning the id range and sorting, where the
     # sort order's index reads one page.
     conditions = [Cluster.merged_into.is_(None), Cluster.id + 0 <= snap.cluster_id]
+    if thread is not None:
+        conditions.append(Cluster.thread_id == thread)
     if source is not None:
         # An alias, so the subquery correlates with the story only, also in queries
         # that select from articles themselves (trending, stories grown since).

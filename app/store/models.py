@@ -61,11 +61,14 @@ class Cluster(Base):
         # The listing's sort orders, ties broken by id: a page is read off the index.
         Index("ix_clusters_latest", "last_published_at", "id"),
         Index("ix_clusters_largest", "article_count", "id"),
+        Index("ix_clusters_thread", "thread_id", "first_published_at", "id"),  # a thread's events in order
         {"sqlite_autoincrement": True},  # a deleted id is never handed out again
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     merged_into: Mapped[int | None] = mapped_column(ForeignKey("clusters.id"), index=True)
+    # The thread: the id of its first event (a story that continues none is its own).
+    thread_id: Mapped[int | None] = mapped_column(Id)
     title: Mapped[str] = mapped_column(Text, default="")
     summary: Mapped[str] = mapped_column(Text, default="")
     keywords: Mapped[list] = mapped_column(JSON, default=list)
@@ -157,5 +160,6 @@ class Change(Base):
     cluster_id: Mapped[int] = mapped_column(Id)
     article_id: Mapped[int | None] = mapped_column(Id)
     into_cluster_id: Mapped[int | None] = mapped_column(Id)
+    thread_id: Mapped[int | None] = mapped_column(Id)  # of a created event: the thread the story joined
     article_count: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(UTCDateTime())

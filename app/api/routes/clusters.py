@@ -63,6 +63,7 @@ def list_clusters(
     source: Annotated[QueryText | None, Query(max_length=512)] = None,
     q: Annotated[QueryText | None, Query(max_length=200)] = None,
     min_articles: Annotated[int, Query(ge=1, le=1_000_000_000)] = 1,
+    thread: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only the events of this thread.")] = None,
 ) -> ClusterPage:
     _issued_cursor(cursor, sort)
     try:
@@ -76,6 +77,7 @@ def list_clusters(
             source=source,
             q=q,
             min_articles=min_articles,
+            thread=thread,
         )
     except listing.InvalidCursor as err:
         raise ApiError(422, str(err), code="invalid", field="cursor") from None
