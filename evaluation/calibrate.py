@@ -87,12 +87,15 @@ def headlines(rows: list[dict]) -> list[dict]:
 def online_bcubed(
     stream: list[tuple[dict, Prepared]], params: AssignParams, horizon_days: float | None = HORIZON_DAYS
 ) -> Scores:
-    """BCubed scores of the service's own streaming decisions (no database) over a
-    ``prepared`` stream, with the service's index horizon: stories quieter than that
-    leave the index, and nothing joins them any more."""
+    """BCubed scores of the threads the service's own streaming decisions make (no
+    database) over a ``prepared`` stream, against the labels as given, with the
+    service's index horizon: stories quieter than that leave the index, and nothing
+    joins them any more. A story opened as a new event of another joins its thread;
+    when two stories merge, their threads become one, as in the service."""
     index = StoryIndex(params, horizon_days)
     story_of: list[int] = []
     survivor: dict[int, int] = {}  # merged story -> the one it went into
+    thread: dict[int, int] = {}  # story -> its thread
     next_story = 0
     for i, (_, item) in enumerate(stream):
         decision = index.assign(item.features, item.signature, item.published_at)
@@ -100,18 +103,21 @@ def online_bcubed(
         if story is None:
             next_story += 1
             story = next_story
+            thread[story] = story if decision.thread_of is None else thread[decision.thread_of]
         index.add(i, story, item.published_at, item.features, item.signature, decision.duplicate_of)
         story_of.append(story)
         for absorbed in decision.merge:
             index.merge(story, absorbed)
             survivor[absorbed] = story
+            went, joined = thread[absorbed], thread[story]
+            thread = {s: joined if t == went else t for s, t in thread.items()}
 
     def final(story: int) -> int:
         while story in survivor:
             story = survivor[story]
         return story
 
-    return bcubed([row["label"] for row, _ in stream], [final(story) for story in story_of])
+    return bcubed([row["label"] for row, _ in stream], [thread[final(story)] for story in story_of])
 
 
 def fit(rows: list[dict], params: AssignParams) -> tuple[DecisionModel, np.ndarray]:
