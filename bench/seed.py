@@ -232,6 +232,7 @@ def seed(
                 cluster_rows.append(
                     {
                         "id": next_cluster,
+                        "thread_id": next_cluster,
                         "merged_into": None,
                         "title": s["title"],
                         "summary": s["summary"],

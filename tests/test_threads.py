@@ -157,3 +157,18 @@ def test_a_merge_brings_the_absorbed_story_whole_thread_into_the_survivor_thread
         answering, events = crud.resolve_thread(session=session, thread_id=3)
         assert answering == 1 and [e.id for e in events] == [1, 3, 2]
     engine.dispose()
+
+
+def test_a_story_stored_without_a_thread_is_its_own(client, settings):
+    # As a story stored before threads, or by a replica of an older version, is.
+    visit = post(client, VISIT)
+    engine = make_engine(settings)
+    with Session(engine) as session, session.begin():
+        session.get(Cluster, visit["cluster_id"]).thread_id = None
+    engine.dispose()
+    assert story(client, visit["cluster_id"])["thread_id"] == visit["cluster_id"]
+    assert [e["id"] for e in client.get(f"/v1/threads/{visit['cluster_id']}").json()["events"]] == [visit["cluster_id"]]
+    listed = client.get("/v1/clusters", params={"thread": visit["cluster_id"]}).json()["clusters"]
+    assert [c["id"] for c in listed] == [visit["cluster_id"]]
+    treaty = post(client, TREATY)
+    assert story(client, treaty["cluster_id"])["thread_id"] == visit["cluster_id"]

@@ -7,7 +7,16 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from clustering.identity import canonical_url, outlet
 from clustering.prepare import EARLIEST, FUTURE_TOLERANCE
@@ -364,9 +373,10 @@ class ClusterSummary(BaseModel):
 
     id: int
     thread_id: int = Field(
+        validation_alias=AliasChoices("thread", "thread_id"),  # a stored story answers with ``Cluster.thread``
         description="The thread the story (one event) belongs to: the events of one ongoing story, linked in "
         "time order (`GET /v1/threads/{id}`). A story that continues no earlier one starts its own thread, "
-        "named by its id."
+        "named by its id.",
     )
     title: str
     summary: str

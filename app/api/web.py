@@ -262,7 +262,7 @@ def story(
     absorbed = parse_id(merged_from)
     absorbed = absorbed if was_merged_into(session=session, absorbed_id=absorbed, survivor_id=cluster.id) else None
     members = crud.cluster_members(session=session, cluster_id=cluster.id)
-    thread = crud.thread_events(session=session, thread_id=cluster.thread_id) if cluster.thread_id else []
+    thread = crud.thread_events(session=session, thread_id=cluster.thread)
     return _page(
         request,
         "story.html",

@@ -12,6 +12,7 @@ from datetime import datetime
 
 import numpy as np
 from sqlalchemy import (
+    ColumnElement,
     and_,
     bindparam,
     delete,
@@ -155,13 +156,14 @@ def merge_clusters(*, session: Session, survivor_id: int, absorbed_id: int) -> t
     The absorbed story's thread, if another, joins the survivor's: every story of it
     moves. Returns (the thread that went, the thread it joined), or None.
     """
-    threads = dict(
-        session.execute(select(Cluster.id, Cluster.thread_id).where(Cluster.id.in_([survivor_id, absorbed_id]))).all()
-    )
+    threads = {
+        cluster.id: cluster.thread
+        for cluster in session.scalars(select(Cluster).where(Cluster.id.in_([survivor_id, absorbed_id])))
+    }
     went, joined = threads.get(absorbed_id), threads.get(survivor_id)
     moved = None
     if went is not None and joined is not None and went != joined:
-        session.execute(update(Cluster).where(Cluster.thread_id == went).values(thread_id=joined))
+        session.execute(update(Cluster).where(in_thread(went)).values(thread_id=joined))
         moved = (went, joined)
     session.execute(update(Article).where(Article.cluster_id == absorbed_id).values(cluster_id=survivor_id))
     session.execute(update(Cluster).where(Cluster.merged_into == absorbed_id).values(merged_into=survivor_id))
@@ -174,9 +176,15 @@ def merge_clusters(*, session: Session, survivor_id: int, absorbed_id: int) -> t
 
 
 def thread_of(*, session: Session, cluster_id: int) -> int:
-    """The thread of a stored story (a story stored before threads is its own)."""
+    """The thread of a stored story (``Cluster.thread``)."""
     thread = session.scalar(select(Cluster.thread_id).where(Cluster.id == cluster_id))
     return cluster_id if thread is None else thread
+
+
+def in_thread(thread_id: int) -> ColumnElement[bool]:
+    """The condition on ``Cluster`` of being in a thread, a story stored without one
+    being in its own."""
+    return or_(Cluster.thread_id == thread_id, and_(Cluster.id == thread_id, Cluster.thread_id.is_(None)))
 
 
 def resolve_thread(*, session: Session, thread_id: int) -> tuple[int, list[Cluster]]:
@@ -187,9 +195,9 @@ def resolve_thread(*, session: Session, thread_id: int) -> tuple[int, list[Clust
     if events:
         return thread_id, events
     story, _ = resolve_cluster(session=session, cluster_id=thread_id)
-    if story is None or story.thread_id is None or story.thread_id == thread_id:
+    if story is None or story.thread == thread_id:
         return thread_id, []
-    return story.thread_id, thread_events(session=session, thread_id=story.thread_id)
+    return story.thread, thread_events(session=session, thread_id=story.thread)
 
 
 def thread_events(*, session: Session, thread_id: int) -> list[Cluster]:
@@ -197,7 +205,7 @@ def thread_events(*, session: Session, thread_id: int) -> list[Cluster]:
     return list(
         session.scalars(
             select(Cluster)
-            .where(Cluster.thread_id == thread_id, Cluster.merged_into.is_(None), Cluster.article_count > 0)
+            .where(in_thread(thread_id), Cluster.merged_into.is_(None), Cluster.article_count > 0)
             .order_by(Cluster.first_published_at, Cluster.id)
         )
     )

@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import Text, and_, case, cast, distinct, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from app.store.crud import stream_clock
+from app.store.crud import in_thread, stream_clock
 from app.store.models import Article, Cluster
 
 
@@ -139,7 +139,7 @@ def _live_clusters(session: Session, snap: Snapshot, source: str | None, q: str 
     # sort order's index reads one page.
     conditions = [Cluster.merged_into.is_(None), Cluster.id + 0 <= snap.cluster_id]
     if thread is not None:
-        conditions.append(Cluster.thread_id == thread)
+        conditions.append(in_thread(thread))
     if source is not None:
         # An alias, so the subquery correlates with the story only, also in queries
         # that select from articles themselves (trending, stories grown since).

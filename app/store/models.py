@@ -81,6 +81,12 @@ class Cluster(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     representative_article_id: Mapped[int | None] = mapped_column(Id)
 
+    @property
+    def thread(self) -> int:
+        """The story's thread: its own id for a story stored without one (before threads,
+        or by a replica of an older version during a rolling upgrade)."""
+        return self.id if self.thread_id is None else self.thread_id
+
 
 class Article(Base):
     """One article as received, with what the pipeline made of it."""
