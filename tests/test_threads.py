@@ -172,3 +172,13 @@ def test_a_story_stored_without_a_thread_is_its_own(client, settings):
     assert [c["id"] for c in listed] == [visit["cluster_id"]]
     treaty = post(client, TREATY)
     assert story(client, treaty["cluster_id"])["thread_id"] == visit["cluster_id"]
+
+
+def test_match_says_which_thread_a_text_would_be_in(client):
+    visit = post(client, VISIT)
+    joining = client.post("/v1/match", json={**VISIT_WRITE_UP, "url": None}).json()
+    assert joining["cluster_id"] == visit["cluster_id"] and joining["thread_id"] == visit["cluster_id"]
+    continuing = client.post("/v1/match", json=TREATY).json()
+    assert continuing["cluster_id"] is None and continuing["thread_id"] == visit["cluster_id"]
+    alone = client.post("/v1/match", json=FERRY).json()
+    assert alone["cluster_id"] is None and alone["thread_id"] is None

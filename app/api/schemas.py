@@ -453,9 +453,16 @@ class MatchDuplicate(BaseModel):
 
 
 class MatchResult(BaseModel):
-    model_config = _example({"cluster_id": 7, "score": 1.0, "duplicates": [{"article_id": 118, "similarity": 0.95}]})
+    model_config = _example(
+        {"cluster_id": 7, "thread_id": 3, "score": 1.0, "duplicates": [{"article_id": 118, "similarity": 0.95}]}
+    )
 
     cluster_id: int | None = Field(description="The story the text would join; null: it would open a new one.")
+    thread_id: int | None = Field(
+        None,
+        description="The thread it would be in: that of the story it would join, or of the story it would "
+        "continue as a new event; null: it would start a thread of its own.",
+    )
     score: float = Field(description="Assignment score against that story (1.0 for a near-duplicate).")
     duplicates: list[MatchDuplicate]
 

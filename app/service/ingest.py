@@ -74,6 +74,7 @@ class MatchResult:
     cluster_id: int | None
     score: float
     duplicates: list[tuple[int, float]]
+    thread_id: int | None = None
 
 
 class Submission(Protocol):
@@ -727,4 +728,9 @@ class StoryService:
         with self.caches.index_lock:
             decision = self.index.assign(prepared.features, prepared.signature, prepared.published_at)
             duplicates = [(c.article_id, c.similarity) for c in self.index.near_duplicates_.query(prepared.signature)]
-        return MatchResult(decision.story_id, decision.score, duplicates)
+        related = decision.story_id if decision.story_id is not None else decision.thread_of
+        thread = None
+        if related is not None:
+            with self._snapshot() as session:
+                thread = crud.thread_of(session=session, cluster_id=related)
+        return MatchResult(decision.story_id, decision.score, duplicates, thread)

@@ -22,6 +22,7 @@ def match(article: ArticleIn, service: ServiceDep) -> MatchResult:
     found = service.match(article)
     return MatchResult(
         cluster_id=found.cluster_id,
+        thread_id=found.thread_id,
         score=round(found.score, 4),
         duplicates=[MatchDuplicate(article_id=a, similarity=s) for a, s in found.duplicates],
     )
