@@ -217,10 +217,11 @@ class _Transaction:
         )
 
     def thread_of(self, cluster_id: int) -> int:
-        """The thread a story belongs to (one this transaction opened, or a stored one)."""
+        """The thread a story belongs to: one this transaction opened, or a stored one (no
+        flush needed: every story opened here is in ``threads``, and a merge here moved
+        stored threads with an UPDATE already)."""
         thread = self.threads.get(cluster_id)
         if thread is None:
-            self.flush()
             thread = crud.thread_of(session=self.session, cluster_id=cluster_id)
         return thread
 
