@@ -145,6 +145,19 @@ class AssignParams:
             raise ValueError("event_gap_days must be positive (None: a story is one event however long it runs)")
 
 
+RULES = ("near_duplicate", "join", "new", "new_event", "continued")
+EXPLAINED = 3  # candidate stories an assignment keeps, with their features
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A story an article was scored against: its probability and ``FEATURES`` values."""
+
+    story_id: int
+    probability: float
+    features: tuple[float, ...]
+
+
 @dataclass(frozen=True)
 class Assignment:
     """What to do with one article.
@@ -161,6 +174,34 @@ class Assignment:
     duplicate_similarity: float = 0.0
     merge: tuple[int, ...] = ()
     thread_of: int | None = None
+    rule: str = "new"  # which rule decided: one of ``RULES``
+    threshold: float = 0.0  # the bar the best story had to reach (0 for a near-duplicate)
+    headline: bool = False  # decided by the headline model
+    candidates: tuple[Candidate, ...] = ()  # the best few stories scored, best first
+
+
+def explanation(decision: Assignment) -> dict:
+    """The decision as it was made, in plain values, to be stored with the article: which
+    rule decided, the score and the bar, and the best few stories scored with their
+    ``FEATURES`` values (for a near-duplicate: its original and estimated Jaccard).
+
+    >>> explanation(Assignment(None, 0.1, rule="new", threshold=0.24))["rule"]
+    'new'
+    """
+    return {
+        "rule": decision.rule,
+        "score": round(decision.score, 4),
+        "threshold": round(decision.threshold, 4),
+        "model": "headline" if decision.headline else "article",
+        "duplicate_of": decision.duplicate_of,
+        "jaccard": round(decision.duplicate_similarity, 4) if decision.duplicate_of is not None else None,
+        "thread_of": decision.thread_of,
+        "merged": list(decision.merge),
+        "candidates": [
+            {"cluster_id": c.story_id, "probability": c.probability, "features": dict(zip(FEATURES, c.features))}
+            for c in decision.candidates
+        ],
+    }
 
 
 @dataclass(slots=True)
@@ -462,12 +503,23 @@ class StoryIndex:
         return self._ranked(feats, published_at, stories)
 
     def _ranked(self, feats: ArticleFeatures, published_at: datetime, stories: list[_Story]) -> list[tuple[int, float]]:
+        return self._scored(feats, published_at, stories)[0]
+
+    def _scored(
+        self, feats: ArticleFeatures, published_at: datetime, stories: list[_Story]
+    ) -> tuple[list[tuple[int, float]], tuple[Candidate, ...]]:
+        """(story id, probability) best first, and the best ``EXPLAINED`` as candidates."""
         if not stories:
-            return []
+            return [], ()
         model = self.params.headline_model if is_headline(feats) else self.params.model
-        scores = model.probability(self._describe(feats, published_at, stories))
+        X = self._describe(feats, published_at, stories)
+        scores = model.probability(X)
         order = np.argsort(-scores, kind="stable")
-        return [(stories[i].id, float(scores[i])) for i in order]
+        explained = tuple(
+            Candidate(stories[i].id, round(float(scores[i]), 4), tuple(round(float(v), 4) for v in X[i]))
+            for i in order[:EXPLAINED]
+        )
+        return [(stories[i].id, float(scores[i])) for i in order], explained
 
     def assign(self, feats: ArticleFeatures, signature: np.ndarray, published_at: datetime) -> Assignment:
         """Decide where an article goes; changes nothing."""
@@ -476,23 +528,30 @@ class StoryIndex:
             best = copies[0]
             root = self.duplicate_root_.get(best.article_id, best.article_id)
             story = self.article_story_.get(root, self.article_story_.get(best.article_id))
-            return Assignment(story, 1.0, duplicate_of=root, duplicate_similarity=best.similarity)
+            return Assignment(
+                story, 1.0, duplicate_of=root, duplicate_similarity=best.similarity, rule="near_duplicate"
+            )
         near, far = self._candidate_stories(feats, published_at)
-        ranked = self._ranked(feats, published_at, near)
+        ranked, explained = self._scored(feats, published_at, near)
         headline = is_headline(feats)
         threshold = self.params.headline_threshold if headline else self.params.threshold
+        why = {"threshold": threshold, "headline": headline, "candidates": explained}
         merge_at = max(self.params.merge_threshold, threshold)
         if not ranked or ranked[0][1] < threshold:
-            beyond = self._ranked(feats, published_at, far)
+            beyond, far_explained = self._scored(feats, published_at, far)
             if beyond and beyond[0][1] >= merge_at:  # a long-running story, retold: never merges
-                return self._join_or_continue(*beyond[0], published_at)
-            return Assignment(None, ranked[0][1] if ranked else 0.0)
+                story_id, score = beyond[0]
+                why = {**why, "threshold": merge_at, "candidates": far_explained}
+                if self._quiet_since(story_id, published_at):
+                    return Assignment(None, score, thread_of=story_id, rule="continued", **why)
+                return Assignment(story_id, score, rule="join", **why)
+            return Assignment(None, ranked[0][1] if ranked else 0.0, rule="new", **why)
         same_event = [(sid, s) for sid, s in ranked if s >= threshold and not self._quiet_since(sid, published_at)]
         if not same_event:  # it belongs to a story that went quiet: a new event of it
-            return Assignment(None, ranked[0][1], thread_of=ranked[0][0])
+            return Assignment(None, ranked[0][1], thread_of=ranked[0][0], rule="new_event", **why)
         best_id, best_score = same_event[0]
         merge = tuple(sid for sid, s in same_event[1:] if s >= merge_at)
-        return Assignment(best_id, best_score, merge=merge)
+        return Assignment(best_id, best_score, merge=merge, rule="join", **why)
 
     def _quiet_since(self, story_id: int, published_at: datetime) -> bool:
         """Whether the story has no article within ``event_gap_days`` of ``published_at``
@@ -502,11 +561,6 @@ class StoryIndex:
             return False
         story = self.stories_[story_id]
         return _days_outside(published_at, story.first, story.last) > gap
-
-    def _join_or_continue(self, story_id: int, score: float, published_at: datetime) -> Assignment:
-        if self._quiet_since(story_id, published_at):
-            return Assignment(None, score, thread_of=story_id)
-        return Assignment(story_id, score)
 
     # -- learning --------------------------------------------------------------
 

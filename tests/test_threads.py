@@ -182,3 +182,33 @@ def test_match_says_which_thread_a_text_would_be_in(client):
     assert continuing["cluster_id"] is None and continuing["thread_id"] == visit["cluster_id"]
     alone = client.post("/v1/match", json=FERRY).json()
     assert alone["cluster_id"] is None and alone["thread_id"] is None
+
+
+# -- why an article went where it did ------------------------------------------------
+
+
+def decision_of(client: TestClient, article_id: int) -> dict:
+    response = client.get(f"/v1/articles/{article_id}")
+    assert response.status_code == 200, response.text
+    return response.json()["decision"]
+
+
+def test_each_article_says_why_it_went_where_it_did(client):
+    visit = post(client, VISIT)
+    first = decision_of(client, visit["id"])
+    assert first["rule"] == "new" and first["candidates"] == [] and first["model"] == "article"
+    write_up = post(client, VISIT_WRITE_UP)
+    joined = decision_of(client, write_up["id"])
+    assert joined["rule"] == "join" and joined["score"] >= joined["threshold"] > 0
+    best = joined["candidates"][0]
+    assert best["cluster_id"] == visit["cluster_id"] and best["probability"] == joined["score"]
+    assert set(best["features"]) == {"title", "body", "names", "time_decay", "days_outside", "log_size", "semantic"}
+    treaty = decision_of(client, post(client, TREATY)["id"])
+    assert treaty["rule"] == "new_event" and treaty["thread_of"] == visit["cluster_id"]
+
+
+def test_a_copy_says_what_it_copies_and_how_closely(client):
+    visit = post(client, VISIT)
+    copy = post(client, {**VISIT, "url": "https://wire.example.org/putin-pyongyang", "source": "wire.example.org"})
+    why = decision_of(client, copy["id"])
+    assert why["rule"] == "near_duplicate" and why["duplicate_of"] == visit["id"] and why["jaccard"] >= 0.8

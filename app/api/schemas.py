@@ -331,6 +331,35 @@ class BatchResult(BaseModel):
     results: list[BatchItem]
 
 
+class DecisionCandidate(BaseModel):
+    cluster_id: int = Field(description="A story the article was scored against (its id then).")
+    probability: float = Field(description="The decision model's probability that the article belongs to it.")
+    features: dict[str, float] = Field(
+        description="What the model weighed: `title`, `body`, `names` (cosines of IDF-weighted terms to the "
+        "story's), `time_decay` and `days_outside` (how far the article lies outside the story's span), "
+        "`log_size` (the story's size), `semantic` (cosine of sentence embeddings)."
+    )
+
+
+class Decision(BaseModel):
+    """Why an article went where it did, as decided when it was stored."""
+
+    rule: Literal["near_duplicate", "join", "new", "new_event", "continued"] = Field(
+        description="near_duplicate: a copy of `duplicate_of`, it joined that article's story; join: the best "
+        "story reached `threshold`; new: none did; new_event: the best story went quiet for more than 14 days, "
+        "so the article opened a story in its thread (`thread_of`); continued: the same for a story beyond the "
+        "assignment window, reached at the merge bar."
+    )
+    score: float = Field(description="The best story's probability (1.0 for a near-duplicate).")
+    threshold: float = Field(description="The bar it had to reach (0 for a near-duplicate).")
+    model: Literal["article", "headline"] = Field(description="headline: an article with no body beyond its title.")
+    duplicate_of: int | None
+    jaccard: float | None = Field(description="Estimated Jaccard similarity to `duplicate_of`.")
+    thread_of: int | None = Field(description="The story whose thread a new event joined.")
+    merged: list[int] = Field(description="Stories the article bound strongly enough to be merged into its own.")
+    candidates: list[DecisionCandidate] = Field(description="The best few stories scored, best first.")
+
+
 class ArticleOut(BaseModel):
     model_config = _example(
         {
@@ -346,6 +375,31 @@ class ArticleOut(BaseModel):
             "removed_lines": {"template": 14, "menu": 2},
             "cluster_id": 7,
             "duplicate_of": None,
+            "decision": {
+                "rule": "join",
+                "score": 0.9731,
+                "threshold": 0.24,
+                "model": "article",
+                "duplicate_of": None,
+                "jaccard": None,
+                "thread_of": None,
+                "merged": [],
+                "candidates": [
+                    {
+                        "cluster_id": 7,
+                        "probability": 0.9731,
+                        "features": {
+                            "title": 0.61,
+                            "body": 0.48,
+                            "names": 0.72,
+                            "time_decay": 1.0,
+                            "days_outside": 0.0,
+                            "log_size": 1.0986,
+                            "semantic": 0.83,
+                        },
+                    }
+                ],
+            },
         }
     )
 
@@ -361,6 +415,9 @@ class ArticleOut(BaseModel):
     removed_lines: dict[str, int] = Field(description="Lines removed from the page, by the rule that removed them.")
     cluster_id: int
     duplicate_of: int | None
+    decision: Decision | None = Field(
+        None, description="Why it went where it did, as decided when it was stored (null for articles stored before)."
+    )
 
 
 class SourceCount(BaseModel):

@@ -41,7 +41,7 @@ from app.service.workers import Job, Preparer
 from app.store import crud
 from app.store.models import Article, Cluster
 from clustering import embed, fingerprint
-from clustering.assign import Assignment, StoryIndex, member_centrality
+from clustering.assign import Assignment, StoryIndex, explanation, member_centrality
 from clustering.identity import outlet
 from clustering.prepare import Draft, Prepared, prepare, prepare_again
 from clustering.summarise import Digest, Member, load_lexicon
@@ -448,6 +448,7 @@ class StoryService:
                 "features": prepared.packed.to_bytes(),
                 "cluster_id": cluster_id,
                 "duplicate_of": decision.duplicate_of,
+                "decision": explanation(decision),
             }
         )
         txn.remember(article, crud.Stored(article_id, cluster_id, decision.duplicate_of))

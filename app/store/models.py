@@ -112,6 +112,7 @@ class Article(Base):
     signature: Mapped[bytes] = mapped_column(LargeBinary)
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary)  # clustering.embed.to_bytes
     features: Mapped[bytes | None] = mapped_column(LargeBinary)  # clustering.vectorise.PackedFeatures.to_bytes
+    decision: Mapped[dict | None] = mapped_column(JSON)  # clustering.assign.explanation, as decided
     cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), index=True)
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("articles.id"), index=True)
 

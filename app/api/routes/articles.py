@@ -116,6 +116,7 @@ def get_article(article_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: Read
         removed_lines=article.removed,
         cluster_id=cluster.id if cluster else article.cluster_id,
         duplicate_of=article.duplicate_of,
+        decision=article.decision,
     )
 
 
