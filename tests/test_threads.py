@@ -212,3 +212,11 @@ def test_a_copy_says_what_it_copies_and_how_closely(client):
     copy = post(client, {**VISIT, "url": "https://wire.example.org/putin-pyongyang", "source": "wire.example.org"})
     why = decision_of(client, copy["id"])
     assert why["rule"] == "near_duplicate" and why["duplicate_of"] == visit["id"] and why["jaccard"] >= 0.8
+
+
+def test_the_story_page_shows_why_each_article_is_in_it(client):
+    visit = post(client, VISIT)
+    write_up = post(client, VISIT_WRITE_UP)
+    page = client.get(f"/stories/{visit['cluster_id']}").text
+    assert "opened the story" in page
+    assert f"joined at {decision_of(client, write_up['id'])['score']:.2f}" in page
