@@ -49,6 +49,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -145,7 +146,9 @@ class AssignParams:
             raise ValueError("event_gap_days must be positive (None: a story is one event however long it runs)")
 
 
-RULES = ("near_duplicate", "join", "new", "new_event", "continued")
+# Which rule decided an assignment: a copy's original, the best story at the threshold,
+# none, a new event of a story that went quiet, of one beyond the window at the merge bar.
+Rule = Literal["near_duplicate", "join", "new", "new_event", "continued"]
 EXPLAINED = 3  # candidate stories an assignment keeps, with their features
 
 
@@ -174,7 +177,7 @@ class Assignment:
     duplicate_similarity: float = 0.0
     merge: tuple[int, ...] = ()
     thread_of: int | None = None
-    rule: str = "new"  # which rule decided: one of ``RULES``
+    rule: Rule = "new"
     threshold: float = 0.0  # the bar the best story had to reach (0 for a near-duplicate)
     headline: bool = False  # decided by the headline model
     candidates: tuple[Candidate, ...] = ()  # the best few stories scored, best first
@@ -500,9 +503,6 @@ class StoryIndex:
         """(story id, probability of belonging) for every candidate story in the window,
         best first; a headline is scored by the headline model."""
         stories, _ = self._candidate_stories(feats, published_at)
-        return self._ranked(feats, published_at, stories)
-
-    def _ranked(self, feats: ArticleFeatures, published_at: datetime, stories: list[_Story]) -> list[tuple[int, float]]:
         return self._scored(feats, published_at, stories)[0]
 
     def _scored(

@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from clustering.assign import Rule
 from clustering.identity import canonical_url, outlet
 from clustering.prepare import EARLIEST, FUTURE_TOLERANCE
 
@@ -344,7 +345,7 @@ class DecisionCandidate(BaseModel):
 class Decision(BaseModel):
     """Why an article went where it did, as decided when it was stored."""
 
-    rule: Literal["near_duplicate", "join", "new", "new_event", "continued"] = Field(
+    rule: Rule = Field(
         description="near_duplicate: a copy of `duplicate_of`, it joined that article's story; join: the best "
         "story reached `threshold`; new: none did; new_event: the best story went quiet for more than 14 days, "
         "so the article opened a story in its thread (`thread_of`); continued: the same for a story beyond the "
