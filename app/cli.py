@@ -286,8 +286,17 @@ def export(
     q: Annotated[str | None, typer.Option(help="Clusters whose title or keywords contain this text.")] = None,
     min_articles: Annotated[int, typer.Option(min=1, help="Clusters with at least this many articles.")] = 1,
     sort: Annotated[str, typer.Option(help="latest (newest last_published_at first) or largest.")] = "latest",
+    corrections: Annotated[
+        bool,
+        typer.Option(
+            "--corrections",
+            help="Write instead every article of the stories editors corrected, labelled by its story, in "
+            "the labelled JSONL that `stories evaluate` scores.",
+        ),
+    ] = False,
 ) -> None:
-    """Write clusters with their articles as JSONL (or CSV), filtered like GET /v1/clusters.
+    """Write clusters with their articles as JSONL (or CSV), filtered like GET /v1/clusters;
+    with --corrections, the stories editors corrected as labelled articles.
 
     A file given with --output appears complete or not at all.
     """
@@ -297,6 +306,8 @@ def export(
 
     if fmt not in exporting.FORMATS:
         raise typer.BadParameter(f"must be one of {', '.join(exporting.FORMATS)}", param_hint="--format")
+    if corrections and fmt != "jsonl":
+        raise typer.BadParameter("labelled articles are written as jsonl only", param_hint="--format")
     if sort not in listing.SORTS:
         raise typer.BadParameter(f"must be one of {', '.join(listing.SORTS)}", param_hint="--sort")
     filters = {
@@ -314,8 +325,16 @@ def export(
             out = stack.enter_context(partial.open("w", encoding="utf-8", newline="")) if partial else sys.stdout
             writer = exporting.Writer(out, fmt)
             session = stack.enter_context(make_sessionmaker(engine)())
-            for cluster in exporting.clusters(session=session, **filters):
-                writer.write(cluster)
+            if corrections:
+                stories: set[str] = set()
+                for row in exporting.corrected(session=session):
+                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    writer.articles += 1
+                    stories.add(row["label"])
+                writer.clusters = len(stories)
+            else:
+                for cluster in exporting.clusters(session=session, **filters):
+                    writer.write(cluster)
         if partial:
             os.replace(partial, output)
     finally:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.api.schemas import ClusterArticle, ClusterSummary
 from app.store import crud, listing
+from app.store.models import Article
 
 FORMATS = ("jsonl", "csv")
 _PAGE = 200
@@ -66,6 +67,36 @@ def clusters(
         session.expunge_all()  # a long export holds one page in memory, not the whole table
         if cursor is None:
             return
+
+
+def corrected(*, session: Session) -> Iterator[dict]:
+    """Every article of the stories editors corrected (each correction's two stories, as
+    they are now), in the labelled format of the evaluation data: ``label`` is the
+    article's story, so ``stories evaluate`` scores the model against what editors fixed.
+    ``text`` is the body as it was posted (a page posted as ``html``: its extracted text)."""
+    stories: set[int] = set()
+    for _, cluster_id, into, _ in crud.correction_facts(session=session):
+        for story_id in (cluster_id, into):
+            story, _ = crud.resolve_cluster(session=session, cluster_id=story_id)
+            if story is not None and story.article_count > 0:
+                stories.add(story.id)
+    for story_id in sorted(stories):
+        for article in crud.cluster_members(session=session, cluster_id=story_id):
+            yield labelled(article, f"story-{story_id}")
+        session.expunge_all()
+
+
+def labelled(article: Article, label: str) -> dict:
+    return {
+        "id": str(article.id),
+        "title": article.title,
+        "text": article.raw if article.input_format == "text" else article.text,
+        "source": article.source,
+        "published_at": article.published_at.isoformat().replace("+00:00", "Z"),
+        "url": article.url,
+        "label": label,
+        "lang": article.language,
+    }
 
 
 CSV_COLUMNS = [

@@ -579,6 +579,18 @@ class StoryIndex:
         ``evict=False`` holds stories in the window until ``settle``: a rebuild replays a
         story's old members before the newer one that keeps it in the window.
         """
+        self._attach(story_id, article_id, published_at, feats)
+        if duplicate_of is not None:
+            self.duplicate_root_[article_id] = self.duplicate_root_.get(duplicate_of, duplicate_of)
+        self.near_duplicates_.add(article_id, signature)
+        self.df_.add(feats.terms)
+        if self.clock_ is None or published_at > self.clock_:
+            self.clock_ = published_at
+        if evict:
+            self.settle()
+
+    def _attach(self, story_id: int, article_id: int, published_at: datetime, feats: ArticleFeatures) -> None:
+        """Make a member of ``story_id`` (opened if new) of an article's features."""
         story = self.stories_.get(story_id)
         if story is None:
             story = _Story(story_id, published_at, published_at, {name: _Sum() for name in FIELDS})
@@ -594,17 +606,50 @@ class StoryIndex:
         self._spans.set(story)
         story.members[article_id] = _Member(published_at, feats.pack())
         self.article_story_[article_id] = story_id
-        if duplicate_of is not None:
-            self.duplicate_root_[article_id] = self.duplicate_root_.get(duplicate_of, duplicate_of)
-        self.near_duplicates_.add(article_id, signature)
-        self.df_.add(feats.terms)
         for term in self._posting_terms(feats):
             self.postings_.setdefault(int(term), set()).add(story_id)
         self._expires(story)
-        if self.clock_ is None or published_at > self.clock_:
-            self.clock_ = published_at
-        if evict:
-            self.settle()
+
+    def _detach(self, story_id: int, article_id: int) -> _Member:
+        """Take an article's member out of its story (dropped once empty)."""
+        story = self.stories_[story_id]
+        member = story.members.pop(article_id)
+        self.article_story_.pop(article_id, None)
+        if not story.members:
+            del self.stories_[story_id]
+            self._spans.drop(story_id)
+            return member
+        removed = member.features
+        for name in FIELDS:
+            vector = removed.field(name)
+            story.sums[name].add(vector.indices, vector.data, sign=-1.0)
+        story.changed()
+        if removed.embedding is not None:
+            story.meaning -= removed.embedding
+        times = [m.published_at for m in story.members.values()]
+        story.first, story.last = min(times), max(times)
+        self._spans.set(story)
+        self._expires(story)
+        return member
+
+    def move(self, article_id: int, story_id: int, *, opened: bool = False) -> bool:
+        """Move a held article to another story (an editor's correction): ``opened``, a
+        story the correction opens. False when the article or the story is not held
+        here (outside the window): the caller rebuilds the index instead."""
+        old_id = self.article_story_.get(article_id)
+        if old_id is None or (story_id not in self.stories_ and not opened):
+            return False
+        if old_id != story_id:
+            member = self._detach(old_id, article_id)
+            self._attach(story_id, article_id, member.published_at, member.features)
+        return True
+
+    def set_duplicate_of(self, article_id: int, root: int | None) -> None:
+        """Record which article a held article is a copy of now (None: of none)."""
+        if root is None:
+            self.duplicate_root_.pop(article_id, None)
+        else:
+            self.duplicate_root_[article_id] = root
 
     def settle(self) -> None:
         """Drop every story that is outside the window at the current clock."""
@@ -678,7 +723,7 @@ class StoryIndex:
 
     def remove(self, article_id: int) -> int | None:
         """Forget an article; returns its story id. An emptied story is dropped."""
-        story_id = self.article_story_.pop(article_id, None)
+        story_id = self.article_story_.get(article_id)
         self.near_duplicates_.remove(article_id)
         self.duplicate_root_.pop(article_id, None)
         # Copies of a removed original are re-rooted on the earliest remaining copy.
@@ -690,24 +735,8 @@ class StoryIndex:
                 self.duplicate_root_[copy] = new_root
         if story_id is None:
             return None
-        story = self.stories_[story_id]
-        member = story.members.pop(article_id)
+        member = self._detach(story_id, article_id)
         self.df_.remove(member.packed.terms)
-        if not story.members:
-            del self.stories_[story_id]
-            self._spans.drop(story_id)
-            return story_id
-        removed = member.features
-        for name in FIELDS:
-            vector = removed.field(name)
-            story.sums[name].add(vector.indices, vector.data, sign=-1.0)
-        story.changed()
-        if removed.embedding is not None:
-            story.meaning -= removed.embedding
-        times = [m.published_at for m in story.members.values()]
-        story.first, story.last = min(times), max(times)
-        self._spans.set(story)
-        self._expires(story)
         self.settle()
         return story_id
 

@@ -48,6 +48,7 @@ _EXAMPLES = {
     400: {"code": "invalid_json", "message": "request body is not acceptable JSON: Expecting value"},
     401: {"code": "unauthorized", "message": "missing or wrong bearer token"},
     404: {"code": "not_found", "message": "cluster 99 does not exist"},
+    409: {"code": "conflict", "message": "story 7 was merged into story 12: move into story 12 instead"},
     413: {"code": "too_large", "message": "request body is larger than 5000000 bytes"},
     422: {"code": "invalid", "message": "Input should be greater than or equal to 1", "field": "limit"},
     503: {"code": "unavailable", "message": "database unavailable, retry later"},
@@ -56,6 +57,7 @@ _DOCUMENTED = {
     400: "The body is not JSON, or is ambiguous JSON (a repeated key, NaN); nothing was stored.",
     401: "Missing or wrong bearer token (writes when STORIES_API_KEY is set, reads when STORIES_READ_API_KEY is set).",
     404: "No such resource.",
+    409: "The request does not fit the stories as they are now (the error says how); nothing was changed.",
     413: "Body larger than STORIES_MAX_BODY_BYTES (default 5,000,000 bytes), or a batch of more than "
     "STORIES_MAX_BATCH (default 500) articles; nothing was stored.",
     422: "A field, parameter or cursor is missing or invalid (the error names it); nothing was stored.",

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from app import observability
 from app.api import errors, web
-from app.api.routes import articles, changes, clusters, health, match, metrics, threads
+from app.api.routes import articles, changes, clusters, corrections, health, match, metrics, threads
 from app.config import Settings, load_settings
 from app.service.ingest import StoryService
 from app.service.workers import Preparer
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(articles.router)
     app.include_router(clusters.router)
     app.include_router(threads.router)
+    app.include_router(corrections.router)
     app.include_router(match.router)
     app.include_router(changes.router)
     app.include_router(health.router)

@@ -343,13 +343,15 @@ class DecisionCandidate(BaseModel):
 
 
 class Decision(BaseModel):
-    """Why an article went where it did, as decided when it was stored."""
+    """Why an article went where it did: as decided when it was stored, or the editor's
+    correction that placed it since (rule `editor`, with the model's decision beside it)."""
 
-    rule: Rule = Field(
+    rule: Rule | Literal["editor"] = Field(
         description="near_duplicate: a copy of `duplicate_of`, it joined that article's story; join: the best "
         "story reached `threshold`; new: none did; new_event: the best story went quiet for more than 14 days, "
         "so the article opened a story in its thread (`thread_of`); continued: the same for a story beyond the "
-        "assignment window, reached at the merge bar."
+        "assignment window, reached at the merge bar; editor: an editor placed it (`correction_id`), and the "
+        "other fields say what the model had decided (`automatic_rule`)."
     )
     score: float = Field(description="The best story's probability (1.0 for a near-duplicate).")
     threshold: float = Field(description="The bar it had to reach (0 for a near-duplicate).")
@@ -359,6 +361,11 @@ class Decision(BaseModel):
     thread_of: int | None = Field(description="The story whose thread a new event joined.")
     merged: list[int] = Field(description="Stories the article bound strongly enough to be merged into its own.")
     candidates: list[DecisionCandidate] = Field(description="The best few stories scored, best first.")
+    automatic_rule: Rule | None = Field(None, description="Of an article an editor placed: the model's rule.")
+    correction_id: int | None = Field(None, description="Of an article an editor placed: the correction.")
+    editor: str | None = Field(None, description="Of an article an editor placed: who, as the correction says.")
+    note: str | None = Field(None, description="Of an article an editor placed: the correction's note.")
+    from_cluster_id: int | None = Field(None, description="Of an article an editor placed: the story it left.")
 
 
 class ArticleOut(BaseModel):
@@ -546,23 +553,30 @@ class ChangeOut(BaseModel):
     )
 
     seq: int = Field(description="Position in the feed: increases with every event, in commit order.")
-    kind: Literal["created", "grew", "merged", "article_deleted", "pruned"] = Field(
+    kind: Literal["created", "grew", "merged", "moved", "article_deleted", "pruned"] = Field(
         description=(
-            "created: an article opened the story; grew: an article joined it; merged: the story was folded "
-            "into `into_cluster_id`; article_deleted: an article was taken down; pruned: retention deleted "
+            "created: an article opened the story (or an editor's correction did); grew: an article joined it; "
+            "merged: the story was folded into `into_cluster_id`; moved: an editor moved the article from the "
+            "story to `into_cluster_id`; article_deleted: an article was taken down; pruned: retention deleted "
             "the story."
         )
     )
     cluster_id: int
-    article_id: int | None = Field(description="The article of created, grew and article_deleted events.")
-    into_cluster_id: int | None = Field(description="The surviving story of a merged event.")
+    article_id: int | None = Field(description="The article of created, grew, moved and article_deleted events.")
+    into_cluster_id: int | None = Field(
+        description="The surviving story of a merged event; the story a moved article went to."
+    )
     thread_id: int | None = Field(
         None,
         description="Of a created event: the thread the story opened in (its own id when it starts one, an "
         "earlier story's thread when it is a new event of that story).",
     )
+    correction_id: int | None = Field(
+        None, description="The editor's correction that made the event (`GET /v1/corrections/{id}`); null: none."
+    )
     article_count: int = Field(
-        description="The story's article count once the write committed (for merged: the survivor's; 0 when gone)."
+        description="The story's article count once the write committed (for merged and moved: that of "
+        "`into_cluster_id`; 0 when gone)."
     )
     at: datetime = Field(description="When the write that made the event was received.")
 
@@ -628,3 +642,111 @@ class ThreadOut(BaseModel):
     first_published_at: datetime | None
     last_published_at: datetime | None
     events: list[ThreadEvent] = Field(description="Its events, oldest first.")
+
+
+# -- corrections ---------------------------------------------------------------------------------
+
+
+def _editor_text(value: str | None) -> str | None:
+    if value is not None:
+        _no_controls(value, "the field", line_breaks=True)
+    return value
+
+
+EditorName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_editor_text)]
+EditorNote = Annotated[str, Field(max_length=4000), AfterValidator(_editor_text)]
+StoryId = Annotated[int, Field(ge=1, le=MAX_ID)]
+MAX_SPLIT = 1_000  # articles one split names
+
+
+class _CorrectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    editor: EditorName | None = Field(None, description="Who made the correction, as the caller names them.")
+    note: EditorNote | None = Field(None, description="Why, in the editor's words.")
+
+
+class MoveIn(_CorrectionIn):
+    """Move an article (and its near-duplicates) to another story, or to a new one."""
+
+    kind: Literal["move"]
+    article_id: StoryId
+    into_cluster_id: StoryId | None = Field(
+        None, description="The story to move it into; null or absent: a new story of its own (a thread of its own)."
+    )
+    with_copies: bool = Field(
+        True, description="Move its near-duplicates (its original and every copy of it) with it; false: only it."
+    )
+
+
+class SplitIn(_CorrectionIn):
+    """The listed articles of a story become a new story, in the same thread."""
+
+    kind: Literal["split"]
+    cluster_id: StoryId
+    article_ids: list[StoryId] = Field(min_length=1, max_length=MAX_SPLIT)
+
+    @field_validator("article_ids")
+    @classmethod
+    def _distinct(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("article_ids lists an article more than once")
+        return value
+
+
+class MergeIn(_CorrectionIn):
+    """Fold one story into another, as an automatic merge does: the absorbed id keeps resolving."""
+
+    kind: Literal["merge"]
+    cluster_id: StoryId = Field(description="The story to fold in (it answers with `into_cluster_id` from then on).")
+    into_cluster_id: StoryId
+
+    @model_validator(mode="after")
+    def _two_stories(self) -> MergeIn:
+        if self.cluster_id == self.into_cluster_id:
+            raise ValueError("a story cannot be merged into itself")
+        return self
+
+
+CorrectionIn = Annotated[MoveIn | SplitIn | MergeIn, Field(discriminator="kind")]
+
+
+class CorrectionOut(BaseModel):
+    model_config = _example(
+        {
+            "id": 4,
+            "kind": "split",
+            "cluster_id": 7,
+            "into_cluster_id": 12,
+            "opened": True,
+            "article_ids": [118, 121],
+            "editor": "desk@example.com",
+            "note": "The visit and the treaty talks are two events.",
+            "at": "2024-06-19T09:30:00Z",
+        }
+    )
+
+    id: int
+    kind: Literal["move", "split", "merge"]
+    cluster_id: int = Field(description="The story corrected: the one the articles left, or the one folded in.")
+    into_cluster_id: int = Field(description="The story the articles went to, or the one that absorbed it.")
+    opened: bool = Field(description="The correction opened `into_cluster_id`.")
+    article_ids: list[int] = Field(description="The articles it placed (empty for a merge).")
+    editor: str | None
+    note: str | None
+    at: datetime
+
+
+class CorrectionPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"corrections": [CorrectionOut.model_config["json_schema_extra"]["examples"][0]], "next_after": 4}
+            ]
+        }
+    )
+
+    corrections: list[CorrectionOut]
+    next_after: int = Field(
+        description="Pass as `after` for the next call: the last `id` returned, or `after` itself when none was."
+    )

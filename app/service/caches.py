@@ -3,7 +3,8 @@
 ``Caches`` keeps the story index (``clustering.assign.StoryIndex``), the running summary
 state of recent stories, the texts of recent articles, the hashed index of keyword
 terms, and how far this process has caught up: the newest article it holds, the
-reshapes (merges, takedowns, prunes) it knows of, and the newest page of each source
+reshapes (merges, takedowns, prunes, corrections) it knows of, the
+editorial constraints of the stored corrections, and the newest page of each source
 whose template lines it has seen. Each is a cache: ``rebuild`` makes them all again
 from the database, and ``catch_up`` brings them level with what other processes
 committed since. The write step (``app.service.ingest``) owns the only lock they need.
@@ -24,6 +25,7 @@ from app.store import crud
 from app.store.models import Article
 from clustering import embed, fingerprint
 from clustering.assign import StoryIndex
+from clustering.editorial import Editorial
 from clustering.normalise import stems
 from clustering.summarise import Digest, Member
 from clustering.vectorise import ArticleFeatures, PackedFeatures, features, term_indices
@@ -80,7 +82,8 @@ class Caches:
         self.sources_floor = 0  # every source's newest page is at most this, unless in ``sources``
         self.evictions_stored = 0  # index evictions whose document frequencies are stored
         self.last_article_id = 0  # the newest stored article the caches hold
-        self.reshapes_seen = 0  # merges, takedowns and prunes the caches know of
+        self.reshapes_seen = 0  # merges, takedowns, prunes and corrections the caches know of
+        self.editorial = Editorial()  # what editors' corrections hold later decisions to
 
     def sizes(self) -> dict[str, int]:
         """Entries of the in-memory indexes (for the metrics)."""
@@ -113,7 +116,8 @@ class Caches:
         self.evictions_stored = index.evictions_
         self.digests.clear()
         self.sources.clear()
-        self.sourcesfloor = self.last_article_id
+        self.sources_floor = self.last_article_id
+        self.editorial = Editorial.from_corrections(crud.correction_facts(session=session), forward)
         log.info("caches rebuilt: %d articles, %d stories", len(index.article_story_), len(index.stories_))
 
     @staticmethod

@@ -15,7 +15,7 @@ kind, the learned template lines, the touched stories' summaries (kept as runnin
 state, ``clustering.summarise.Digest``), the change feed. An article is acknowledged
 only after its transaction commits. If a transaction fails after the caches were
 updated, the caches (``app.service.caches``) are rebuilt from the database, which stays
-the only source of truth. What one transaction has done so far is a ``_Transaction``, a
+the only source of truth. What one transaction has done so far is a ``Transaction``, a
 local value of the write step, never state of the long-lived service.
 """
 
@@ -28,18 +28,18 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.observability import Metrics
+from app.service import corrections
 from app.service.caches import READ_ONLY, Caches
+from app.service.transaction import Submission, Transaction, known
 from app.service.workers import Job, Preparer
 from app.store import crud
-from app.store.models import Article, Cluster
 from clustering import embed, fingerprint
 from clustering.assign import Assignment, StoryIndex, explanation, member_centrality
 from clustering.identity import outlet
@@ -77,20 +77,6 @@ class MatchResult:
     thread_id: int | None = None
 
 
-class Submission(Protocol):
-    """An article as a client sent it, checked (``app.api.schemas.Submission`` is one):
-    ``url`` canonical, exactly one of ``text`` and ``html``."""
-
-    url: str | None
-    external_id: str | None
-    title: str | None
-    text: str | None
-    html: str | None
-    source: str | None
-    published_at: datetime | None
-    language: str | None
-
-
 def draft_of(article: Submission, received_at: datetime) -> Draft:
     source = outlet(article.source, article.url)
     return Draft(article.title, article.text, article.html, source, article.published_at, received_at)
@@ -113,17 +99,6 @@ class StoredTemplates:
         return {fp for fp in wanted if stored.get(fp, 0) + self.pending[(source, fp)] >= 1}
 
 
-def known(
-    by_url: dict[str, crud.Stored], by_external: dict[str, crud.Stored], article: Submission
-) -> crud.Stored | None:
-    """The stored article with ``article``'s key: its url, else its external id."""
-    if article.url is not None and (found := by_url.get(article.url)) is not None:
-        return found
-    if article.external_id is not None:
-        return by_external.get(article.external_id)
-    return None
-
-
 @dataclass
 class _Ready:
     """One article of a request, prepared off the lock (or not at all: seen before)."""
@@ -143,87 +118,6 @@ class _Request:
     outcomes: list[Outcome] | None = None
     error: BaseException | None = None
     done: bool = False
-
-
-@dataclass
-class _Transaction:
-    """What one write transaction has done so far (nothing of it is on the service)."""
-
-    session: Session
-    by_url: dict[str, crud.Stored]
-    by_external: dict[str, crud.Stored]
-    lines: Counter[tuple[str, str]] = field(default_factory=Counter)  # pages per (source, line)
-    events: list[dict] = field(default_factory=list)
-    touched: dict[int, Digest] = field(default_factory=dict)
-    texts: dict[int, str] = field(default_factory=dict)
-    clusters: list[dict] = field(default_factory=list)  # rows not yet inserted
-    threads: dict[int, int] = field(default_factory=dict)  # thread of each story this transaction opened
-    articles: list[dict] = field(default_factory=list)
-    next_article: int | None = None
-    next_cluster: int | None = None
-    last_article: int = 0
-    last_cluster: int = 0
-    sources: dict[str, int] = field(default_factory=dict)  # newest article a source's lines came from
-    opened: int = 0
-    merged: int = 0
-    reprepared: int = 0
-    outcomes: list[Outcome] = field(default_factory=list)
-
-    def article_id(self) -> int:
-        if self.next_article is None:
-            self.next_article = crud.next_id(session=self.session, table="articles")
-        self.last_article = self.next_article
-        self.next_article += 1
-        return self.last_article
-
-    def cluster_id(self) -> int:
-        if self.next_cluster is None:
-            self.next_cluster = crud.next_id(session=self.session, table="clusters")
-        self.last_cluster = self.next_cluster
-        self.next_cluster += 1
-        return self.last_cluster
-
-    def flush(self) -> None:
-        """Insert the rows made so far: stories first, their articles after."""
-        crud.insert_rows(session=self.session, model=Cluster, rows=self.clusters)
-        crud.insert_rows(session=self.session, model=Article, rows=self.articles)
-        self.clusters, self.articles = [], []
-
-    def known(self, article: Submission) -> crud.Stored | None:
-        return known(self.by_url, self.by_external, article)
-
-    def remember(self, article: Submission, stored: crud.Stored) -> None:
-        if article.url is not None:
-            self.by_url[article.url] = stored
-        if article.external_id is not None:
-            self.by_external.setdefault(article.external_id, stored)
-
-    def event(
-        self,
-        kind: str,
-        cluster_id: int,
-        article_id: int | None = None,
-        into: int | None = None,
-        thread: int | None = None,
-    ) -> None:
-        self.events.append(
-            {
-                "kind": kind,
-                "cluster_id": cluster_id,
-                "article_id": article_id,
-                "into_cluster_id": into,
-                "thread_id": thread,
-            }
-        )
-
-    def thread_of(self, cluster_id: int) -> int:
-        """The thread a story belongs to: one this transaction opened, or a stored one (no
-        flush needed: every story opened here is in ``threads``, and a merge here moved
-        stored threads with an UPDATE already)."""
-        thread = self.threads.get(cluster_id)
-        if thread is None:
-            thread = crud.thread_of(session=self.session, cluster_id=cluster_id)
-        return thread
 
 
 class StoryService:
@@ -357,7 +251,7 @@ class StoryService:
                     urls=[a.url for a in everything if a.url is not None],
                     external_ids=[a.external_id for a in everything if a.external_id is not None],
                 )
-                txn = _Transaction(session, by_url, by_external)
+                txn = Transaction(session, by_url, by_external)
                 for request in group:
                     request.outcomes = [
                         self._ingest_one(txn, article, ready, request.received_at)
@@ -386,7 +280,7 @@ class StoryService:
             counted, duplicates=copies, opened=txn.opened, merged=txn.merged, reprepared=txn.reprepared
         )
 
-    def _ingest_one(self, txn: _Transaction, article: Submission, ready: _Ready, received_at: datetime) -> Outcome:
+    def _ingest_one(self, txn: Transaction, article: Submission, ready: _Ready, received_at: datetime) -> Outcome:
         session = txn.session
         stored = txn.known(article)
         if stored is not None:
@@ -485,7 +379,7 @@ class StoryService:
         self.metrics.stage_seconds.labels("store").observe(time.perf_counter() - stored_from)
         return Outcome(article_id, cluster_id, decision.duplicate_of, "created")
 
-    def _template_holds(self, txn: _Transaction, prepared: Prepared, ready: _Ready) -> bool:
+    def _template_holds(self, txn: Transaction, prepared: Prepared, ready: _Ready) -> bool:
         """Whether the lines taken for the source's template when the article was
         prepared are still exactly its template now (stored, plus this transaction's)."""
         source = prepared.source
@@ -516,7 +410,7 @@ class StoryService:
         if clock is not None:
             crud.put_stream_clock(session=session, at=clock)
 
-    def _record_events(self, txn: _Transaction, at: datetime) -> None:
+    def _record_events(self, txn: Transaction, at: datetime) -> None:
         """Write this transaction's events with each story's article count once it commits."""
         if not txn.events:
             return
@@ -539,7 +433,7 @@ class StoryService:
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ASSIGN_LOCK})
 
-    def _decide(self, txn: _Transaction, prepared: Prepared, feats: ArticleFeatures) -> Assignment:
+    def _decide(self, txn: Transaction, prepared: Prepared, feats: ArticleFeatures) -> Assignment:
         """Where a prepared article goes.
 
         An article published so long before the stream's clock that the stories it could
@@ -550,7 +444,12 @@ class StoryService:
         at = prepared.published_at
         if not self.index.reaches_before_window(at):
             with self.caches.index_lock:
-                return self.index.assign(feats, prepared.signature, at)
+                decision = self.index.assign(feats, prepared.signature, at)
+                if decision.merge:  # editors' corrections may keep some of the stories apart
+                    survivor, absorbed = self._merge_group(decision.story_id, decision.merge)
+                    merge = tuple(sid for sid in (survivor, *absorbed) if sid != decision.story_id)
+                    decision = dataclasses.replace(decision, merge=merge)
+                return decision
         around = StoryIndex(self.index.params)
         reach = timedelta(days=self.index.params.window_days)
         txn.flush()  # this transaction's articles are among those around it
@@ -560,20 +459,19 @@ class StoryService:
         decision = around.assign(feats, prepared.signature, at)
         return dataclasses.replace(decision, merge=())
 
-    def _merge(self, txn: _Transaction, cluster_id: int, decision: Assignment) -> int:
+    def _merge(self, txn: Transaction, cluster_id: int, decision: Assignment) -> int:
         """Fold the stories the article binds into the largest of them; returns the survivor."""
         if not decision.merge:
             return cluster_id
         txn.flush()  # the stories' rows and members, so one UPDATE moves them all
-        group = [cluster_id, *decision.merge]
-        survivor = max(group, key=lambda sid: (len(self.index.stories_[sid].members), -sid))
-        for absorbed in group:
-            if absorbed == survivor:
-                continue
+        survivor, absorbed_ids = self._merge_group(cluster_id, decision.merge)
+        group = [survivor, *absorbed_ids]
+        for absorbed in absorbed_ids:
             moved = crud.merge_clusters(session=txn.session, survivor_id=survivor, absorbed_id=absorbed)
             if moved is not None:  # the absorbed story's thread is now the survivor's
                 txn.threads = {cid: moved[1] if t == moved[0] else t for cid, t in txn.threads.items()}
             txn.event("merged", absorbed, into=survivor)
+            self.caches.editorial.merged(survivor, absorbed)
             with self.caches.index_lock:
                 self.index.merge(survivor, absorbed)
             self.caches.reshapes_seen = crud.count_reshape(session=txn.session)
@@ -589,9 +487,18 @@ class StoryService:
                 txn.touched.setdefault(absorbed, Digest())  # its change event counts 0 articles
         return survivor
 
+    def _merge_group(self, story_id: int, others: tuple[int, ...]) -> tuple[int, list[int]]:
+        """(survivor, the stories to fold into it) of the stories an article binds, as
+        editors' corrections allow (``clustering.editorial.Editorial.merge_group``): the
+        largest survives unless another holds articles an editor placed."""
+        stories = self.index.stories_
+        return self.caches.editorial.merge_group(
+            story_id, others, lambda sid: len(stories[sid].members), lambda sid: stories[sid].members.keys()
+        )
+
     # -- summaries -------------------------------------------------------------
 
-    def _summarise(self, txn: _Transaction, now: datetime) -> None:
+    def _summarise(self, txn: Transaction, now: datetime) -> None:
         """Write the summary of every story the transaction touched."""
         rows = []
         for cluster_id, digest in txn.touched.items():
@@ -627,12 +534,12 @@ class StoryService:
 
     # -- takedown and retention -------------------------------------------------
 
-    def take_down(self, article_id: int) -> int | None:
-        """Delete an article and update its story; returns the story id, or None if unknown.
-
-        Copies of the article are re-rooted on the earliest remaining copy, in the
-        database and in the index alike.
-        """
+    @contextmanager
+    def _reshaping(self, what: str, expected: tuple[type[Exception], ...] = ()) -> Iterator[Session]:
+        """A write transaction that reshapes stories (a takedown, a correction): under
+        the lock, serialised fleet-wide, caught up with other processes first. If it
+        fails, the caches are rebuilt from the database (they may hold its changes),
+        unless the error is one of ``expected``, raised before anything changed."""
         with self.lock:
             if not self.ready:
                 self._recover()
@@ -640,34 +547,69 @@ class StoryService:
                 with self.sessions.begin() as session:
                     self._serialise(session)
                     self.caches.catch_up(session)
-                    article = crud.get_article(session=session, article_id=article_id)
-                    if article is None:
-                        return None
-                    self._keep_clock(session)
-                    cluster, _ = crud.resolve_cluster(session=session, cluster_id=article.cluster_id)
-                    cluster_id = cluster.id if cluster else article.cluster_id
-                    crud.delete_article(session=session, article=article)
-                    with self.caches.index_lock:
-                        self.index.remove(article_id)
-                    self.caches.reshapes_seen = crud.count_reshape(session=session)
-                    now = datetime.now(UTC)
-                    txn = _Transaction(session, {}, {})
-                    self.caches.forget_digest(cluster_id)
-                    digest = self.caches.digest(txn.session, txn.touched, cluster_id, opened=False)
-                    if not digest.members and cluster is not None:  # every article taken down: it leaves listings
-                        cluster.article_count, cluster.source_count, cluster.sources = 0, 0, []
-                        cluster.updated_at = now
-                    self._summarise(txn, now)
-                    txn.event("article_deleted", cluster_id, article_id)
-                    self._record_events(txn, now)
-                    self._store_window(session)
+                    yield session
+            except expected:
+                raise
             except BaseException:
-                log.exception("takedown failed; rebuilding caches from the database")
+                log.exception("%s failed; rebuilding caches from the database", what)
                 self.ready = False
                 self._recover()
                 raise
+
+    def take_down(self, article_id: int) -> int | None:
+        """Delete an article and update its story; returns the story id, or None if unknown.
+
+        Copies of the article are re-rooted on the earliest remaining copy, in the
+        database and in the index alike.
+        """
+        with self._reshaping("takedown") as session:
+            article = crud.get_article(session=session, article_id=article_id)
+            if article is None:
+                return None
+            self._keep_clock(session)
+            cluster, _ = crud.resolve_cluster(session=session, cluster_id=article.cluster_id)
+            cluster_id = cluster.id if cluster else article.cluster_id
+            crud.delete_article(session=session, article=article)
+            with self.caches.index_lock:
+                self.index.remove(article_id)
+            self.caches.reshapes_seen = crud.count_reshape(session=session)
+            now = datetime.now(UTC)
+            txn = Transaction(session, {}, {})
+            self.caches.forget_digest(cluster_id)
+            digest = self.caches.digest(txn.session, txn.touched, cluster_id, opened=False)
+            if not digest.members:  # every article taken down: it leaves listings
+                crud.empty_cluster(session=session, cluster_id=cluster_id, at=now)
+            self._summarise(txn, now)
+            txn.event("article_deleted", cluster_id, article_id)
+            self._record_events(txn, now)
+            self._store_window(session)
         log.info("article %d taken down from story %d", article_id, cluster_id)
         return cluster_id
+
+    def correct(self, request: corrections.Request) -> corrections.Outcome:
+        """Apply an editor's correction (``app.service.corrections``) in one serialised
+        transaction: its rows, the touched stories' summaries, the change feed, and the
+        caches. ``corrections.Rejected`` says why one cannot be made (nothing changed)."""
+        with self._reshaping("correction", expected=(corrections.Rejected,)) as session:
+            now = datetime.now(UTC)
+            txn = Transaction(session, {}, {})
+            editor = corrections.Editor(txn, self.caches, now)
+            correction, recorded = editor.apply(request)
+            if recorded:
+                txn.flush()
+                for cluster_id in editor.emptied:
+                    crud.empty_cluster(session=session, cluster_id=cluster_id, at=now)
+                self._summarise(txn, now)
+                self._record_events(txn, now)
+                if txn.last_cluster:
+                    crud.used_ids(session=session, table="clusters", last=txn.last_cluster)
+                # Every other process rebuilds its caches, editorial constraints included.
+                self.caches.reshapes_seen = crud.count_reshape(session=session)
+                self._store_window(session)
+            outcome = corrections.Outcome(corrections.as_dict(correction), recorded)
+        if recorded:
+            log.info("correction %d: %s", outcome.correction["id"], outcome.correction["kind"])
+        return outcome
 
     def prune(self, before: datetime) -> crud.Pruned:
         """Delete stories whose newest article is older than ``before`` (see ``crud.prune``).

@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer
 
-from app.store.models import Article, Change, Cluster, Setting, SourceLine, TermArchive
+from app.store.models import Article, Change, Cluster, Correction, Setting, SourceLine, TermArchive
 from clustering.vectorise import DocumentFrequencies
 
 
@@ -318,6 +318,15 @@ def delete_article(*, session: Session, article: Article) -> None:
     session.flush()
 
 
+def empty_cluster(*, session: Session, cluster_id: int, at: datetime) -> None:
+    """Record that a story has no article left (taken down or moved away): it leaves listings."""
+    session.execute(
+        update(Cluster)
+        .where(Cluster.id == cluster_id)
+        .values(article_count=0, source_count=0, sources=[], updated_at=at)
+    )
+
+
 def forget_features(*, session: Session) -> int:
     """Clear every stored term vector (they are made again when loaded); returns how many."""
     return session.execute(update(Article).where(Article.features.is_not(None)).values(features=None)).rowcount
@@ -427,6 +436,90 @@ def put_term_archive(*, session: Session, archive: DocumentFrequencies) -> None:
             counts=zlib.compress(counts.astype("<i4").tobytes()),
         )
     )
+
+
+# -- corrections -----------------------------------------------------------------
+
+
+def copy_group(*, session: Session, article: Article) -> list[int]:
+    """The article and its near-duplicates (its original, and every copy of that), by id."""
+    root = article.duplicate_of if article.duplicate_of is not None else article.id
+    return list(
+        session.scalars(
+            select(Article.id).where(or_(Article.id == root, Article.duplicate_of == root)).order_by(Article.id)
+        )
+    )
+
+
+def member_ids(*, session: Session, cluster_id: int) -> list[int]:
+    return list(session.scalars(select(Article.id).where(Article.cluster_id == cluster_id).order_by(Article.id)))
+
+
+def move_articles(*, session: Session, article_ids: list[int], cluster_id: int) -> dict[int, int | None]:
+    """Move articles to another story. A near-duplicate group the move cuts in two becomes
+    two groups, each rooted on its earliest article. Returns the changed ``duplicate_of``
+    of every article whose original changed."""
+    moving = set(article_ids)
+    found = list(session.execute(select(Article.id, Article.duplicate_of).where(Article.id.in_(moving))))
+    roots = {original if original is not None else article_id for article_id, original in found}
+    groups: dict[int, list[int]] = {}
+    for article_id, original in session.execute(
+        select(Article.id, Article.duplicate_of)
+        .where(or_(Article.id.in_(roots), Article.duplicate_of.in_(roots)))
+        .order_by(Article.id)
+    ):
+        groups.setdefault(original if original is not None else article_id, []).append(article_id)
+    changed: dict[int, int | None] = {}
+    for root, group in groups.items():
+        parts = [[a for a in group if a in moving], [a for a in group if a not in moving]]
+        if not all(parts):
+            continue
+        for part in parts:
+            for article_id in part:
+                new = None if article_id == part[0] else part[0]
+                if new != (None if article_id == root else root):
+                    changed[article_id] = new
+    for article_id, original in changed.items():
+        session.execute(update(Article).where(Article.id == article_id).values(duplicate_of=original))
+    session.execute(update(Article).where(Article.id.in_(moving)).values(cluster_id=cluster_id))
+    return changed
+
+
+def add_correction(*, session: Session, **values) -> Correction:
+    correction = Correction(**values)
+    session.add(correction)
+    session.flush()
+    return correction
+
+
+def get_correction(*, session: Session, correction_id: int) -> Correction | None:
+    return session.get(Correction, correction_id)
+
+
+def corrections_after(*, session: Session, after: int, limit: int) -> list[Correction]:
+    return list(session.scalars(select(Correction).where(Correction.id > after).order_by(Correction.id).limit(limit)))
+
+
+def corrections_of(*, session: Session, kinds: tuple[str, ...]) -> list[Correction]:
+    """Every stored correction of these kinds, newest first."""
+    return list(session.scalars(select(Correction).where(Correction.kind.in_(kinds)).order_by(Correction.id.desc())))
+
+
+def correction_facts(*, session: Session) -> list[tuple[str, int, int, list[int]]]:
+    """(kind, cluster id, into cluster id, article ids) of every correction, in order."""
+    return [
+        (kind, cluster_id, into, list(article_ids))
+        for kind, cluster_id, into, article_ids in session.execute(
+            select(Correction.kind, Correction.cluster_id, Correction.into_cluster_id, Correction.article_ids).order_by(
+                Correction.id
+            )
+        )
+    ]
+
+
+def set_decisions(*, session: Session, decisions: dict[int, dict]) -> None:
+    for article_id, decision in decisions.items():
+        session.execute(update(Article).where(Article.id == article_id).values(decision=decision))
 
 
 # -- change feed -----------------------------------------------------------------

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -155,8 +156,10 @@ class Change(Base):
     """One event of the change feed, numbered in commit order by ``seq``.
 
     ``kind`` is ``created`` (an article opened the story), ``grew`` (an article joined
-    it), ``merged`` (the story was folded into ``into_cluster_id``), ``article_deleted``
-    (an article was taken down) or ``pruned`` (retention deleted the story).
+    it), ``merged`` (the story was folded into ``into_cluster_id``), ``moved`` (an
+    editor moved the article to ``into_cluster_id``), ``article_deleted`` (an article
+    was taken down) or ``pruned`` (retention deleted the story). An event an editor's
+    correction made names it (``correction_id``).
     """
 
     __tablename__ = "changes"
@@ -168,5 +171,27 @@ class Change(Base):
     article_id: Mapped[int | None] = mapped_column(Id)
     into_cluster_id: Mapped[int | None] = mapped_column(Id)
     thread_id: Mapped[int | None] = mapped_column(Id)  # of a created event: the thread the story joined
+    correction_id: Mapped[int | None] = mapped_column(Id)
     article_count: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Correction(Base):
+    """An editor's correction: ``move`` (articles of story ``cluster_id`` to
+    ``into_cluster_id``), ``split`` (articles of ``cluster_id`` into a new story
+    ``into_cluster_id``) or ``merge`` (``cluster_id`` folded into ``into_cluster_id``).
+    ``opened``: the correction opened ``into_cluster_id``. ``article_ids``: the articles
+    it placed (none for a merge). ``clustering.editorial`` holds later decisions to it."""
+
+    __tablename__ = "corrections"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    cluster_id: Mapped[int] = mapped_column(Id, index=True)
+    into_cluster_id: Mapped[int] = mapped_column(Id)
+    opened: Mapped[bool] = mapped_column(Boolean)
+    article_ids: Mapped[list] = mapped_column(JSON)
+    editor: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
