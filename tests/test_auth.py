@@ -84,9 +84,12 @@ READ_ROUTES = [(m, p) for m, p in _routes({"GET"}) if p.startswith("/v1/")] + [(
 
 
 def _request(client: TestClient, method: str, path: str, headers: dict) -> httpx.Response:
-    """A plausible request to a route: path ids 1, an article (or a batch of one) as the body."""
+    """A plausible request to a route: path ids 1, an article (or a batch of one) as the
+    body, or a correction placing article 1."""
     url = re.sub(r"\{[^}]+\}", "1", path)
     body = {"articles": [article()]} if path.endswith("/batch") else article()
+    if path == "/v1/corrections":
+        body = {"kind": "move", "article_id": 1, "editor": "desk"}
     if method in ("GET", "DELETE"):
         return client.request(method, url, headers=headers)
     return client.request(method, url, json=body, headers=headers)
@@ -120,7 +123,7 @@ def test_every_write_without_the_right_bearer_token_is_401_and_stores_nothing(op
 @pytest.mark.parametrize(("method", "path"), WRITE_ROUTES)
 def test_write_with_the_right_bearer_token_is_accepted(open_app, method, path):
     client = open_app(api_key=WRITE_KEY)
-    if method == "DELETE":  # something to take down, so success is a 200 and not a 404
+    if method == "DELETE" or path == "/v1/corrections":  # something to take down or correct, not a 404
         assert client.post("/v1/articles", json=article(), headers=_bearer(WRITE_KEY)).status_code == 201
     response = _request(client, method, path, _bearer(WRITE_KEY))
     assert response.status_code in (200, 201), response.text
@@ -195,6 +198,7 @@ def test_every_read_without_a_valid_token_is_401_when_the_read_key_is_set(open_a
 def test_read_with_the_read_key_or_the_write_key_is_answered(open_app, method, path, key):
     client = open_app(api_key=WRITE_KEY, read_api_key=READ_KEY)
     client.post("/v1/articles", json=article(), headers=_bearer(WRITE_KEY))
+    client.post("/v1/corrections", json={"kind": "move", "article_id": 1}, headers=_bearer(WRITE_KEY))
     response = _request(client, method, path, _bearer(key))
     assert response.status_code == 200, response.text
 

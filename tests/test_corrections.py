@@ -290,6 +290,19 @@ def test_a_correction_by_one_process_holds_in_another_on_the_same_database(setti
         assert two.app.state.service.caches.editorial.kept_apart(gazette["cluster_id"], split["into_cluster_id"])
 
 
+def test_a_split_holds_after_a_prune_rebuilds_the_caches(client):
+    post(client, ferry_article(published_at="2020-01-01T00:00:00Z"))  # old enough to be pruned
+    gazette, courier, radio = bridge_story(client)
+    story = gazette["cluster_id"]
+    split = correct(client, {"kind": "split", "cluster_id": story, "article_ids": [courier["id"], radio["id"]]})
+    service = client.app.state.service
+    assert service.prune(T0 - timedelta(days=365)).stories == 1
+    assert not service.ready  # the caches are rebuilt before the next decision
+    wire = post(client, report("wire", BRIDGE_WIRE, hours=3))
+    assert decision(client, wire["id"])["merged"] == []
+    assert service.caches.editorial.kept_apart(story, split["into_cluster_id"])
+
+
 def test_a_placed_article_can_be_taken_down_and_its_story_updates(client):
     gazette, courier, _ = bridge_story(client)
     done = correct(client, {"kind": "move", "article_id": courier["id"]})
