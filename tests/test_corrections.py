@@ -442,3 +442,9 @@ def test_constraints_rebuilt_from_stored_corrections_follow_merges_since():
     editorial = Editorial.from_corrections(stored, {4: 1, 2: 6})
     assert editorial.placed == {7, 8, 9}
     assert editorial.apart == {frozenset((1, 6)), frozenset((3, 1))}
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE", "OPTIONS"])
+def test_other_methods_on_the_corrections_are_405_naming_get_and_post(client, method):
+    response = client.request(method, "/v1/corrections")
+    assert response.status_code == 405 and response.headers["allow"] == "GET, POST"

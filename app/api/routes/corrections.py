@@ -106,6 +106,12 @@ def list_corrections(
     )
 
 
+@router.api_route("", methods=["PUT", "PATCH", "DELETE", "OPTIONS"], include_in_schema=False)
+def corrections_other_methods() -> None:
+    """The collection answers GET (the list) and POST (a new correction); others get 405 naming both."""
+    raise HTTPException(405, "method not allowed: GET the corrections or POST one", headers={"Allow": "GET, POST"})
+
+
 @router.get(
     "/{correction_id}",
     response_model=CorrectionOut,
