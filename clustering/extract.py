@@ -64,6 +64,9 @@ _LEAD_IN = re.compile(r"^\s*(?:see also|read (?:more|next|also)|related|watch|li
 _SENTENCE_END = re.compile(r"[.!?\"')\]]\s*$")
 
 
+FALLBACK = "kept-by-fallback"  # the rule that kept every line of a page that was all furniture
+
+
 @dataclass(frozen=True)
 class Extraction:
     """The main text of a page and how it was found."""
@@ -74,6 +77,12 @@ class Extraction:
     removed: dict[str, int] = field(default_factory=dict)
     line_fingerprints: tuple[str, ...] = ()
     template: frozenset[str] = frozenset()  # the fingerprints that were the source's template
+
+    @property
+    def fell_back(self) -> bool:
+        """Every line was judged page furniture, so all were kept: the text shows what the
+        page carried, and says nothing of the event it reports."""
+        return FALLBACK in self.removed
 
 
 def line_fingerprint(line: str) -> str | None:
@@ -291,7 +300,7 @@ def extract_text(text: str, source: str | None = None, templates: Templates | No
             removed[verdict] += 1
     if not kept:
         kept = [i for i, v in enumerate(verdicts) if v != "blank"]
-        removed = Counter({"kept-by-fallback": len(kept)})
+        removed = Counter({FALLBACK: len(kept)})
     body = "\n".join(folded[i] for i in kept)
     return Extraction(
         text=body,

@@ -131,12 +131,16 @@ def _finish(draft: Draft, extraction: Extraction, stage: Callable[[str], Abstrac
     if found is not None and not EARLIEST <= _as_utc(found) <= draft.received_at + FUTURE_TOLERANCE:
         found = None  # a date in the page is a hint, never trusted outside plausible bounds
     published = draft.published_at or found or draft.received_at
+    # A page that was all furniture (a video page: the site's template and nothing else)
+    # is decided on its title alone: its text, the same on every such page of the site,
+    # is no evidence of the event and never makes it a copy of another.
+    body = "" if extraction.fell_back else extraction.text
     with stage("embed"):
-        embedding = embed.embed(title, extraction.text) if extraction.text.strip() else None
+        embedding = embed.embed(title, body) if body.strip() or (extraction.fell_back and title) else None
     with stage("vectorise"):
-        packed = features(title, extraction.text, embedding).pack()
+        packed = features(title, body, embedding).pack()
     with stage("fingerprint"):
-        signature = fingerprint.signature(words(extraction.text))
+        signature = fingerprint.signature(words(body))
     return Prepared(
         source=draft.source,
         title=title,
@@ -147,5 +151,5 @@ def _finish(draft: Draft, extraction: Extraction, stage: Callable[[str], Abstrac
         published_at=_as_utc(published),
         packed=packed,
         signature=signature,
-        terms=story_terms(title, extraction.text),
+        terms=story_terms(title, body),
     )

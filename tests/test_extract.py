@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from clustering.candidates import DUPLICATE_JACCARD, NearDuplicateIndex
 from clustering.extract import (
+    FALLBACK,
     TEMPLATE_MAX_WORDS,
     SourceTemplates,
     classify_line,
@@ -15,6 +17,8 @@ from clustering.extract import (
     find_date,
     line_fingerprint,
 )
+from clustering.fingerprint import EMPTY_SIGNATURE
+from clustering.prepare import Draft, Prepared, prepare
 
 # A page of an invented local news site, as a crawler delivers its visible text.
 PARAGRAPHS = [
@@ -417,3 +421,33 @@ def test_a_short_line_naming_another_outlet_is_kept():
         "Harbour Post reporters on the ferry, part two of our series\nThe ferry operator cancelled Friday's crossings."
     )
     assert "Harbour Post" in extract_text(page, "valleyecho.example").text
+
+
+# -- a page that is all furniture ---------------------------------------------------------------------
+
+
+class _EveryLineLearned:
+    """A source whose template is every line it sends (its video pages carry nothing else)."""
+
+    def template_lines(self, source, fingerprints):
+        return set(fingerprints)
+
+
+def _video_page(title: str) -> Prepared:
+    furniture = "Chat with us in Facebook Messenger. Find out what's happening in the world as it unfolds."
+    draft = Draft(title, furniture, None, "video.example.com", None, datetime(2026, 3, 1, tzinfo=UTC))
+    return prepare(draft, _EveryLineLearned())
+
+
+def test_a_page_that_is_all_furniture_keeps_its_text_and_is_decided_on_its_title():
+    page = _video_page("Ship seized for selling oil to North Korea")
+    assert page.removed == {FALLBACK: 1} and page.text.startswith("Chat with us")
+    assert (page.signature == EMPTY_SIGNATURE).all()  # never a copy of anything
+    assert page.features.field("body").nnz == 0 and page.features.field("title").nnz > 0
+
+
+def test_two_pages_of_nothing_but_one_sites_furniture_are_not_copies():
+    one, two = _video_page("Ship seized for selling oil to North Korea"), _video_page("The first shots in Las Vegas")
+    index = NearDuplicateIndex()
+    index.add(1, one.signature)
+    assert index.query(two.signature, min_similarity=DUPLICATE_JACCARD) == []
