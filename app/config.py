@@ -71,6 +71,15 @@ class Settings(BaseSettings):
             "default: one per core. 0 prepares in the request's own thread."
         ),
     )
+    role: Literal["all", "reader"] = Field(
+        "all",
+        description=(
+            "all: serve reads and writes; reader: serve reads only (listings, stories, threads, articles, the "
+            "change feed, corrections, the web page), holding no index: it starts at once and takes little "
+            "memory, so reads scale with reader processes while one writer fleet takes the writes. Writes and "
+            "matches get 503 on a reader."
+        ),
+    )
     migrate_on_start: bool = Field(
         True, description="Migrate the schema before serving; when false, refuse to start unless it is at head."
     )
@@ -102,7 +111,7 @@ class Settings(BaseSettings):
             return init_settings, env_settings, dotenv_settings
         return init_settings, env_settings, dotenv_settings, file_secret_settings
 
-    @field_validator("log_level", "log_format", mode="before")
+    @field_validator("log_level", "log_format", "role", mode="before")
     @classmethod
     def _lower_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value

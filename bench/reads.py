@@ -10,7 +10,8 @@ then ``--readers`` concurrent clients (asyncio, one connection each) read for
 per request, from send to the last byte; p50/p99 per route and requests/s, median of
 ``--runs`` runs (the server is started once). Nothing is written. Then one run of
 ``GET /healthz`` alone with the same readers: the floor the HTTP stack and the client
-(on the same machine) set whatever the reads cost.
+(on the same machine) set whatever the reads cost. ``--role reader`` starts the server as
+a reader (``STORIES_ROLE=reader``: no index, no encoder), to compare with a full process.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--readers", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--role", choices=("all", "reader"), default="all", help="STORIES_ROLE of the server")
     args = parser.parse_args(argv)
     if not args.db.exists():
         parser.error(f"{args.db} does not exist: build it with python -m bench.seed")
@@ -91,12 +93,16 @@ def main(argv: list[str] | None = None) -> None:
                 "SELECT id FROM clusters WHERE merged_into IS NULL AND article_count > 0 ORDER BY random() LIMIT 5000"
             )
         ]
-    print(f"{stored} articles stored, {args.readers} readers, {args.seconds:g} s a run, {args.runs} runs", flush=True)
+    print(
+        f"{stored} articles stored, role {args.role}, {args.readers} readers, {args.seconds:g} s a run, "
+        f"{args.runs} runs",
+        flush=True,
+    )
     results = {"list": {"p50": [], "p99": []}, "one": {"p50": [], "p99": []}}
     rates = []
     with tempfile.TemporaryDirectory(prefix="bench-reads-") as tmp:
         began = time.perf_counter()
-        server = Server(f"sqlite:///{args.db}", Path(tmp) / "serve.log").start(timeout=START_TIMEOUT)
+        server = Server(f"sqlite:///{args.db}", Path(tmp) / "serve.log", role=args.role).start(timeout=START_TIMEOUT)
         rss = psutil.Process(server.process.pid).memory_info().rss / 2**20
         print(f"  ready in {time.perf_counter() - began:.1f} s, RSS {rss:.0f} MiB", flush=True)
         try:

@@ -66,9 +66,20 @@ async def _strict_json(request: Request) -> None:
         return
 
 
+async def _indexed(request: Request) -> None:
+    """Writes and matches need the story index, which a reader process does not hold."""
+    if request.app.state.settings.role == "reader":
+        raise ApiError(
+            503,
+            "this process serves reads only (STORIES_ROLE=reader): send writes and matches to a writer",
+            code="read_only",
+        )
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 ServiceDep = Annotated[StoryService, Depends(_service)]
 ReadSession = Annotated[Session, Depends(_read_session)]
 Writer = Depends(auth.require_writer)
 Reader = Depends(auth.require_reader)
 StrictJson = Depends(_strict_json)
+Indexed = Depends(_indexed)

@@ -62,7 +62,8 @@ _DOCUMENTED = {
     "STORIES_MAX_BATCH (default 500) articles; nothing was stored.",
     422: "A field, parameter or cursor is missing or invalid (the error names it); nothing was stored.",
     503: "The database, or a worker preparing the articles, is unavailable; nothing was stored; retry after "
-    "Retry-After seconds.",
+    "Retry-After seconds. A write or match sent to a process serving reads only (STORIES_ROLE=reader) gets 503 "
+    "read_only, without Retry-After: send it to a writer.",
 }
 
 

@@ -45,20 +45,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             else:
                 migrate.require_head(write_engine)
             read_sessions = make_sessionmaker(read_engine)
-            embed.encoder()  # missing or wrong, it stops the start here (ModelMissing says how to build it)
+            if settings.role != "reader":  # missing or wrong, it stops the start here (ModelMissing says how)
+                embed.encoder()
+            reader = settings.role == "reader"
             service = StoryService(
                 make_sessionmaker(write_engine),
                 metrics=app_metrics,
                 horizon_days=settings.index_horizon_days,
                 read_sessions=read_sessions,
-                preparer=Preparer(read_sessions, settings.database_url, settings.workers),
+                preparer=Preparer(read_sessions, settings.database_url, 0 if reader else settings.workers),
             )
             app.state.settings = settings
             app.state.service = service
             app.state.read_engine = read_engine
             app.state.read_sessions = read_sessions
             try:
-                service.load()
+                if not reader:  # a reader holds no index: reads need none
+                    service.load()
                 app_metrics.watch(service.caches.sizes)
                 yield
             finally:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Response
 from pydantic import ValidationError
 
-from app.api.deps import Reader, ReadSession, ServiceDep, SettingsDep, StrictJson, Writer
+from app.api.deps import Indexed, Reader, ReadSession, ServiceDep, SettingsDep, StrictJson, Writer
 from app.api.errors import describe_validation, documented
 from app.api.schemas import (
     MAX_ID,
@@ -31,7 +31,7 @@ _WRITE_ERRORS = documented(400, 401, 413, 422, 503)
     "",
     response_model=ArticleResult,
     status_code=201,
-    dependencies=[Writer, StrictJson],
+    dependencies=[Writer, Indexed, StrictJson],
     responses={
         200: {"model": ArticleResult, "description": "Seen before: same ids, nothing changed."},
         **_WRITE_ERRORS,
@@ -52,7 +52,7 @@ def post_article(article: ArticleIn, service: ServiceDep, response: Response) ->
 @router.post(
     "/batch",
     response_model=BatchResult,
-    dependencies=[Writer, StrictJson],
+    dependencies=[Writer, Indexed, StrictJson],
     responses=_WRITE_ERRORS,
     summary="Ingest up to STORIES_MAX_BATCH articles; each item succeeds or fails alone",
 )
@@ -123,7 +123,7 @@ def get_article(article_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: Read
 @router.delete(
     "/{article_id}",
     response_model=ArticleDeleted,
-    dependencies=[Writer],
+    dependencies=[Writer, Indexed],
     responses=documented(401, 404, 422, 503),
     summary="Take an article down: removed from its story, the story's summary updated",
 )

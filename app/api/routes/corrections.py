@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Response
 
-from app.api.deps import Reader, ReadSession, ServiceDep, StrictJson, Writer
+from app.api.deps import Indexed, Reader, ReadSession, ServiceDep, StrictJson, Writer
 from app.api.errors import documented
 from app.api.schemas import MAX_ID, CorrectionIn, CorrectionOut, CorrectionPage, MergeIn, MoveIn
 from app.service import corrections
@@ -53,7 +53,7 @@ def _request(body: CorrectionIn) -> corrections.Request:
     "",
     response_model=CorrectionOut,
     status_code=201,
-    dependencies=[Writer, StrictJson],
+    dependencies=[Writer, Indexed, StrictJson],
     responses={
         200: {
             "model": CorrectionOut,

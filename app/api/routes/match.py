@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.deps import Reader, ServiceDep, StrictJson
+from app.api.deps import Indexed, Reader, ServiceDep, StrictJson
 from app.api.errors import documented
 from app.api.schemas import ArticleIn, MatchDuplicate, MatchResult
 
@@ -14,8 +14,8 @@ router = APIRouter(prefix="/v1", tags=["match"])
 @router.post(
     "/match",
     response_model=MatchResult,
-    dependencies=[Reader, StrictJson],
-    responses=documented(400, 401, 413, 422),
+    dependencies=[Reader, Indexed, StrictJson],
+    responses=documented(400, 401, 413, 422, 503),
     summary="The story (and near-duplicates) an article would join, storing nothing",
 )
 def match(article: ArticleIn, service: ServiceDep) -> MatchResult:
