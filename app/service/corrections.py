@@ -97,8 +97,7 @@ def as_dict(correction: Correction) -> dict:
 class Editor:
     """Applies one correction inside a write transaction (``txn``), keeping the caches
     level with it. After ``apply``: ``txn.touched`` holds the stories whose summaries to
-    write, ``emptied`` the stories left without articles, ``rebuilt`` whether the index
-    had to be rebuilt (a story outside the in-memory window was involved)."""
+    write, ``emptied`` the stories left without articles."""
 
     def __init__(self, txn: Transaction, caches: Caches, now: datetime):
         self.txn = txn
@@ -106,7 +105,6 @@ class Editor:
         self.caches = caches
         self.now = now
         self.emptied: list[int] = []
-        self.rebuilt = False
 
     def apply(self, request: Request) -> tuple[Correction, bool]:
         """(the correction in force, whether it was recorded now)."""
@@ -132,10 +130,6 @@ class Editor:
             raise Rejected(409, f"story {cluster_id} has no articles left")
         return cluster
 
-    def _story_of(self, article: Article) -> int:
-        cluster, _ = crud.resolve_cluster(session=self.session, cluster_id=article.cluster_id)
-        return cluster.id if cluster is not None else article.cluster_id
-
     def _resolve(self, cluster_id: int) -> int:
         cluster, _ = crud.resolve_cluster(session=self.session, cluster_id=cluster_id)
         return cluster.id if cluster is not None else cluster_id
@@ -156,7 +150,7 @@ class Editor:
         article = crud.get_article(session=self.session, article_id=request.article_id)
         if article is None:
             raise Rejected(404, f"article {request.article_id} does not exist")
-        source = self._story_of(article)
+        source = self._resolve(article.cluster_id)
         moving = crud.copy_group(session=self.session, article=article) if request.with_copies else [article.id]
         if request.into_cluster_id is None:
             staying = set(crud.member_ids(session=self.session, cluster_id=source)) - set(moving)
@@ -227,7 +221,7 @@ class Editor:
         correction = self._record("merge", absorbed.id, into.id, [], request.editor, request.note)
         moved = crud.merge_clusters(session=self.session, survivor_id=into.id, absorbed_id=absorbed.id)
         if moved is not None:
-            self.txn.threads = {cid: moved[1] if t == moved[0] else t for cid, t in self.txn.threads.items()}
+            self.txn.thread_joined(*moved)
         caches = self.caches
         caches.editorial.merged(into.id, absorbed.id)
         with caches.index_lock:
@@ -325,7 +319,6 @@ class Editor:
         """A story outside the in-memory window took part: rebuild the caches from the
         transaction's view of the database (rare; the correction is in it)."""
         self.caches.rebuild(self.session)
-        self.rebuilt = True
 
 
 def _ids(ids: list[int]) -> str:

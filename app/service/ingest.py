@@ -465,11 +465,10 @@ class StoryService:
             return cluster_id
         txn.flush()  # the stories' rows and members, so one UPDATE moves them all
         survivor, absorbed_ids = self._merge_group(cluster_id, decision.merge)
-        group = [survivor, *absorbed_ids]
         for absorbed in absorbed_ids:
             moved = crud.merge_clusters(session=txn.session, survivor_id=survivor, absorbed_id=absorbed)
             if moved is not None:  # the absorbed story's thread is now the survivor's
-                txn.threads = {cid: moved[1] if t == moved[0] else t for cid, t in txn.threads.items()}
+                txn.thread_joined(*moved)
             txn.event("merged", absorbed, into=survivor)
             self.caches.editorial.merged(survivor, absorbed)
             with self.caches.index_lock:
@@ -482,9 +481,8 @@ class StoryService:
             txn.merged += 1
             log.info("story %d merged into %d", absorbed, survivor)
         self.caches.digest(txn.session, txn.touched, survivor, opened=False)  # read back whole, members of both
-        for absorbed in group:
-            if absorbed != survivor:
-                txn.touched.setdefault(absorbed, Digest())  # its change event counts 0 articles
+        for absorbed in absorbed_ids:
+            txn.touched.setdefault(absorbed, Digest())  # its change event counts 0 articles
         return survivor
 
     def _merge_group(self, story_id: int, others: tuple[int, ...]) -> tuple[int, list[int]]:

@@ -113,6 +113,11 @@ class Transaction:
             }
         )
 
+    def thread_joined(self, went: int, joined: int) -> None:
+        """Thread ``went`` joined thread ``joined`` (two of their stories merged): so did
+        the stories this transaction opened in it."""
+        self.threads = {cid: joined if t == went else t for cid, t in self.threads.items()}
+
     def thread_of(self, cluster_id: int) -> int:
         """The thread a story belongs to: one this transaction opened, or a stored one (no
         flush needed: every story opened here is in ``threads``, and a merge here moved
