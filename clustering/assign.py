@@ -46,6 +46,7 @@ from __future__ import annotations
 import heapq
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -207,6 +208,18 @@ def explanation(decision: Assignment) -> dict:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class StoredArticle:
+    """A stored article as ``StoryIndex.add_many`` replays it."""
+
+    article_id: int
+    story_id: int
+    published_at: datetime
+    packed: PackedFeatures
+    signature: np.ndarray
+    duplicate_of: int | None = None
+
+
 @dataclass(slots=True)
 class _Member:
     published_at: datetime
@@ -255,6 +268,13 @@ class _Sum:
 
     def add_sum(self, other: _Sum) -> None:
         self.add(other.indices, other.data)
+
+    @classmethod
+    def of(cls, indices: np.ndarray, data: np.ndarray) -> _Sum:
+        """A sum already made: sorted, distinct ``indices`` and their weights."""
+        made = cls()
+        made.indices, made.data = indices.astype(np.int32), data.astype(np.float64)
+        return made
 
     def matrix(self) -> sp.csr_matrix:
         return sp.csr_matrix((self.data.copy(), self.indices.copy(), np.array([0, self.nnz])), shape=(1, N_FEATURES))
@@ -588,6 +608,104 @@ class StoryIndex:
             self.clock_ = published_at
         if evict:
             self.settle()
+
+    def add_many(self, articles: Sequence[StoredArticle]) -> None:
+        """Replay stored articles in one pass, as ``add(..., evict=False)`` of each in
+        order would (a rebuild; ``settle`` afterwards). Array work over all of them:
+        the stories' sums are one sparse matrix a field, summed as it is built; the
+        near-duplicate index is sorted once; postings and document frequencies are
+        counted over every article at once."""
+        if not articles:
+            return
+        n = len(articles)
+        story_ids, slot = np.unique(np.fromiter((a.story_id for a in articles), np.int64, n), return_inverse=True)
+        packed = [a.packed for a in articles]
+        per_field = {}
+        for name in FIELDS:
+            parts = [p.field_arrays(name) for p in packed]
+            lengths = np.fromiter((len(i) for i, _ in parts), np.int64, n)
+            indices = np.concatenate([i for i, _ in parts])
+            data = np.concatenate([d for _, d in parts]).astype(np.float64)
+            # Duplicate (story, term) entries are summed as the matrix is built.
+            sums = sp.csr_matrix((data, (np.repeat(slot, lengths), indices)), shape=(len(story_ids), N_FEATURES))
+            sums.sort_indices()
+            per_field[name] = (sums, lengths, indices, data)
+        embedded = np.flatnonzero([p.embedding is not None for p in packed])
+        owner = sp.csr_matrix(
+            (np.ones(len(embedded)), (slot[embedded], np.arange(len(embedded)))), shape=(len(story_ids), len(embedded))
+        )
+        meanings = (
+            owner @ np.stack([packed[i].embedding for i in embedded]).astype(np.float64) if len(embedded) else None
+        )
+        first_at: dict[int, datetime] = {}  # by story slot: the datetimes themselves, as ``add`` keeps them
+        last_at: dict[int, datetime] = {}
+        for k, a in zip(slot.tolist(), articles):
+            if k not in first_at or a.published_at < first_at[k]:
+                first_at[k] = a.published_at
+            if k not in last_at or a.published_at > last_at[k]:
+                last_at[k] = a.published_at
+        for k, story_id in enumerate(story_ids.tolist()):
+            story = self.stories_.get(story_id)
+            made = {}
+            for name in FIELDS:
+                sums = per_field[name][0]
+                a, b = sums.indptr[k], sums.indptr[k + 1]
+                made[name] = _Sum.of(sums.indices[a:b], sums.data[a:b])
+            if story is None:
+                story = _Story(story_id, first_at[k], last_at[k], made)
+                self.stories_[story_id] = story
+            else:
+                for name in FIELDS:
+                    story.sums[name].add_sum(made[name])
+                story.first, story.last = min(story.first, first_at[k]), max(story.last, last_at[k])
+                story.changed()
+            if meanings is not None:
+                story.meaning += meanings[k]
+            self._spans.set(story)
+            self._expires(story)
+        for a, p in zip(articles, packed):
+            story = self.stories_[a.story_id]
+            story.members[a.article_id] = _Member(a.published_at, p)
+            self.article_story_[a.article_id] = story.id
+            if a.duplicate_of is not None:
+                self.duplicate_root_[a.article_id] = self.duplicate_root_.get(a.duplicate_of, a.duplicate_of)
+        self._post_many(story_ids, slot, per_field)
+        self.df_.add_many(self._terms_many(n, per_field), n)
+        self.near_duplicates_.add_many(
+            np.fromiter((a.article_id for a in articles), np.int64, n), np.stack([a.signature for a in articles])
+        )
+        newest = max(a.published_at for a in articles)
+        if self.clock_ is None or newest > self.clock_:
+            self.clock_ = newest
+
+    def _post_many(self, story_ids: np.ndarray, slot: np.ndarray, per_field: dict) -> None:
+        """``_posting_terms`` of many articles at once, into the postings of their stories:
+        every title and name term, and each body's ``candidate_terms`` heaviest (ties: the
+        lower term)."""
+        _, lengths, indices, data = per_field["body"]
+        article = np.repeat(np.arange(len(lengths)), lengths)
+        order = np.lexsort((indices, -data, article))
+        starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        top = order[np.arange(len(order)) - starts < self.params.candidate_terms]
+        pairs = [(article[top], indices[top])]
+        for name in ("title", "names"):
+            _, lengths, indices, _ = per_field[name]
+            pairs.append((np.repeat(np.arange(len(lengths)), lengths), indices))
+        slots = slot[np.concatenate([a for a, _ in pairs])]
+        terms = np.concatenate([t for _, t in pairs]).astype(np.int64)
+        key = np.unique(terms * len(story_ids) + slots)
+        terms, slots = np.divmod(key, len(story_ids))
+        bounds = np.flatnonzero(np.diff(terms)) + 1
+        ids = story_ids.tolist()  # one int object a story, shared by all its postings
+        for term, group in zip(terms[np.r_[0, bounds]].tolist(), np.split(slots, bounds)):
+            self.postings_.setdefault(term, set()).update([ids[k] for k in group.tolist()])
+
+    @staticmethod
+    def _terms_many(n: int, per_field: dict) -> np.ndarray:
+        """Each article's distinct terms (``ArticleFeatures.terms``), all together."""
+        rows = np.concatenate([np.repeat(np.arange(n), per_field[name][1]) for name in FIELDS])
+        terms = np.concatenate([per_field[name][2] for name in FIELDS]).astype(np.int64)
+        return np.unique(rows * N_FEATURES + terms) % N_FEATURES
 
     def _attach(self, story_id: int, article_id: int, published_at: datetime, feats: ArticleFeatures) -> None:
         """Make a member of ``story_id`` (opened if new) of an article's features."""

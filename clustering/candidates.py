@@ -1,26 +1,69 @@
 """Near-duplicate candidates from MinHash LSH, confirmed before they are trusted.
 
-LSH is an index, not a verdict: ``MinHashLSH.query`` returns keys that *probably*
-share a band with the query. Every candidate is confirmed here by its estimated
+LSH is an index, not a verdict: a band collision says two signatures *probably*
+share a band, nothing more. Every candidate is confirmed here by its estimated
 Jaccard similarity against the stored signature.
+
+The band index is flat: a window holds hundreds of thousands of signatures, and a
+Python set per band bucket (datasketch's ``MinHashLSH``) costs ~6.7 KB an article.
+Here each band of each signature is one 64-bit key in a sorted NumPy array beside the
+row of its signature (12 bytes a band, 300 an article), searched with ``searchsorted``;
+new keys wait in a small dict until there are enough to merge into the sorted arrays
+in one pass. The band layout is datasketch's, so the same pairs collide.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from datasketch import MinHashLSH
 
-from clustering.fingerprint import EMPTY_SIGNATURE, NUM_PERM, jaccard, to_minhash
+from clustering.fingerprint import EMPTY_SIGNATURE, NUM_PERM
 
 # LSH bands tuned for 0.5: with 128 permutations datasketch picks b bands of r rows
-# so that a pair at Jaccard 0.5 collides with probability ~1 - (1 - 0.5**r)**b; pairs
-# at 0.8 (copies) are then found almost surely, and pairs near 0.5 (heavily shared
-# wire text) still reach story assignment as strong evidence.
+# (b = 25, r = 5) so that a pair at Jaccard 0.5 collides with probability
+# 1 - (1 - 0.5**5)**25 ≈ 0.55; pairs at 0.8 (copies) are found with probability
+# 1 - (1 - 0.8**5)**25 ≈ 0.9999, and pairs near 0.5 (heavily shared wire text) still
+# reach story assignment as strong evidence.
 LSH_THRESHOLD = 0.5
 # A copy: at least this estimated Jaccard on cleaned body shingles.
 DUPLICATE_JACCARD = 0.8
+
+_MERGE_AT = 1 << 16  # pending band keys merged into the sorted arrays at once (~2,600 articles)
+_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constants of splitmix64
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+@cache
+def band_layout(threshold: float) -> tuple[int, int]:
+    """(bands, rows per band) datasketch chooses for ``threshold`` at ``NUM_PERM``."""
+    lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+    return lsh.b, lsh.r
+
+
+def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """One 64-bit key per band of each signature (shape ``(n, bands)``): the band's
+    ``rows`` values and its number, mixed (splitmix64). Equal bands get equal keys; two
+    different bands share a key with probability ~2**-64, and a candidate is confirmed
+    by its Jaccard similarity anyway.
+
+    >>> s = np.arange(128, dtype=np.uint32)
+    >>> k = band_keys(np.stack([s, s]), 25, 5)
+    >>> k.shape, bool((k[0] == k[1]).all()), len(set(k[0].tolist()))
+    ((2, 25), True, 25)
+    """
+    values = np.atleast_2d(signatures)[:, : bands * rows].astype(np.uint64).reshape(-1, bands, rows)
+    with np.errstate(over="ignore"):  # arithmetic modulo 2**64
+        key = np.broadcast_to(np.arange(1, bands + 1, dtype=np.uint64) * _MULTIPLIER, values.shape[:2]).copy()
+        for j in range(rows):
+            key = (key ^ values[:, :, j]) * _MULTIPLIER
+            key ^= key >> np.uint64(31)
+        key = (key ^ (key >> np.uint64(30))) * _MIX1
+        key = (key ^ (key >> np.uint64(27))) * _MIX2
+        return key ^ (key >> np.uint64(31))
 
 
 @dataclass(frozen=True)
@@ -32,45 +75,144 @@ class Candidate:
 
 
 class NearDuplicateIndex:
-    """MinHash LSH over article signatures, keyed by article id."""
+    """MinHash LSH over article signatures, keyed by article id.
+
+    Signatures sit in the rows of one array (``signatures_``), article ids in
+    ``ids_`` (-1: removed). A removed row keeps its band keys until a third of the
+    rows are removed, when the arrays are compacted; a query skips removed rows.
+    """
 
     def __init__(self, threshold: float = LSH_THRESHOLD):
         if not 0.0 < threshold < 1.0:
             raise ValueError("threshold must be between 0 and 1 (exclusive)")
         self.threshold = threshold
-        self.lsh_ = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
-        self.signatures_: dict[int, np.ndarray] = {}
+        self.bands, self.rows = band_layout(threshold)
+        self.signatures_ = np.empty((0, NUM_PERM), dtype=np.uint32)
+        self.ids_ = np.empty(0, dtype=np.int64)
+        self.row_of_: dict[int, int] = {}
+        self._used = 0  # rows of signatures_ in use, removed ones included
+        self._keys = np.empty(0, dtype=np.uint64)  # sorted band keys
+        self._key_rows = np.empty(0, dtype=np.int32)  # the row each key belongs to
+        self._pending: dict[int, list[int]] = {}  # band key -> rows, not merged yet
+        self._pending_count = 0
 
     def __len__(self) -> int:
-        return len(self.signatures_)
+        return len(self.row_of_)
 
     def __contains__(self, article_id: int) -> bool:
-        return article_id in self.signatures_
+        return article_id in self.row_of_
+
+    def __iter__(self):
+        return iter(self.row_of_)
 
     def add(self, article_id: int, values: np.ndarray) -> None:
         """Index a signature; an empty text's signature is never indexed."""
-        if article_id in self.signatures_ or (values == EMPTY_SIGNATURE).all():
+        self.add_many(np.array([article_id], dtype=np.int64), np.asarray(values).reshape(1, -1))
+
+    def add_many(self, article_ids: np.ndarray, signatures: np.ndarray) -> None:
+        """Index many signatures at once (a rebuild): one sort, not one insert each.
+        Ids already indexed keep their first signature; empty signatures are skipped."""
+        article_ids = np.asarray(article_ids, dtype=np.int64)
+        signatures = np.asarray(signatures, dtype=np.uint32).reshape(len(article_ids), NUM_PERM)
+        keep = ~(signatures == EMPTY_SIGNATURE).all(axis=1)
+        _, first = np.unique(article_ids, return_index=True)  # one signature an id
+        keep &= np.isin(np.arange(len(article_ids)), first)
+        keep &= np.fromiter((int(a) not in self.row_of_ for a in article_ids), dtype=bool, count=len(article_ids))
+        article_ids, signatures = article_ids[keep], signatures[keep]
+        if not len(article_ids):
             return
-        self.lsh_.insert(article_id, to_minhash(values), check_duplication=False)
-        self.signatures_[article_id] = values
+        rows = self._allocate(len(article_ids))
+        self.signatures_[rows] = signatures
+        self.ids_[rows] = article_ids
+        self.row_of_.update(zip(article_ids.tolist(), rows.tolist()))
+        keys = band_keys(signatures, self.bands, self.rows)
+        if len(article_ids) * self.bands < _MERGE_AT // 8:
+            for key_row, row in zip(keys.tolist(), rows.tolist()):
+                for key in key_row:
+                    self._pending.setdefault(key, []).append(row)
+            self._pending_count += keys.size
+            if self._pending_count >= _MERGE_AT:
+                self._merge_pending()
+        else:
+            self._merge(keys.ravel(), np.repeat(rows, self.bands).astype(np.int32))
+
+    def _allocate(self, n: int) -> np.ndarray:
+        if self._used + n > len(self.ids_):
+            size = max(self._used + n, 2 * len(self.ids_), 1024)
+            self.signatures_ = np.resize(self.signatures_, (size, NUM_PERM))
+            grown = np.full(size, -1, dtype=np.int64)
+            grown[: self._used] = self.ids_[: self._used]
+            self.ids_ = grown
+        rows = np.arange(self._used, self._used + n)
+        self._used += n
+        return rows
+
+    def _merge_pending(self) -> None:
+        if not self._pending:
+            return
+        counts = np.fromiter((len(r) for r in self._pending.values()), dtype=np.int64, count=len(self._pending))
+        keys = np.repeat(np.fromiter(self._pending.keys(), dtype=np.uint64, count=len(self._pending)), counts)
+        rows = np.fromiter((r for rs in self._pending.values() for r in rs), dtype=np.int32, count=int(counts.sum()))
+        self._pending.clear()
+        self._pending_count = 0
+        self._merge(keys, rows)
+
+    def _merge(self, keys: np.ndarray, rows: np.ndarray) -> None:
+        """Merge keys into the sorted arrays: one sort of the new keys, one pass of copies."""
+        order = np.argsort(keys, kind="stable")
+        keys, rows = keys[order], rows[order]
+        at = np.searchsorted(self._keys, keys)
+        self._keys = np.insert(self._keys, at, keys)
+        self._key_rows = np.insert(self._key_rows, at, rows)
 
     def remove(self, article_id: int) -> None:
-        if self.signatures_.pop(article_id, None) is not None:
-            self.lsh_.remove(article_id)
+        row = self.row_of_.pop(article_id, None)
+        if row is None:
+            return
+        self.ids_[row] = -1
+        if self._used - len(self.row_of_) > max(1024, self._used // 3):
+            self._compact()
+
+    def _compact(self) -> None:
+        """Drop removed rows and their band keys, renumbering the rest in order."""
+        self._merge_pending()
+        live = self.ids_[: self._used] >= 0
+        renumber = np.cumsum(live) - 1
+        kept = live[self._key_rows]
+        self._keys = self._keys[kept]
+        self._key_rows = renumber[self._key_rows[kept]].astype(np.int32)
+        self.signatures_ = self.signatures_[: self._used][live].copy()
+        self.ids_ = self.ids_[: self._used][live].copy()
+        self._used = len(self.ids_)
+        self.row_of_ = dict(zip(self.ids_.tolist(), range(self._used)))
+
+    def _colliding_rows(self, values: np.ndarray) -> np.ndarray:
+        keys = band_keys(values, self.bands, self.rows)[0]
+        left = np.searchsorted(self._keys, keys, side="left")
+        right = np.searchsorted(self._keys, keys, side="right")
+        found = [self._key_rows[a:b] for a, b in zip(left.tolist(), right.tolist()) if b > a]
+        for key in keys.tolist():
+            if (pending := self._pending.get(key)) is not None:
+                found.append(np.asarray(pending, dtype=np.int32))
+        if not found:
+            return np.empty(0, dtype=np.int64)
+        rows = np.unique(np.concatenate(found))
+        return rows[self.ids_[rows] >= 0]
 
     def query(self, values: np.ndarray, min_similarity: float | None = None) -> list[Candidate]:
-        """Confirmed candidates, most similar first.
+        """Confirmed candidates, most similar first (ties: the lower id).
 
         ``min_similarity`` defaults to the LSH threshold: band collisions below it
         are dropped.
         """
-        if (values == EMPTY_SIGNATURE).all() or not self.signatures_:
+        if (values == EMPTY_SIGNATURE).all() or not self.row_of_:
             return []
         floor = self.threshold if min_similarity is None else min_similarity
-        found = []
-        for key in self.lsh_.query(to_minhash(values)):
-            similarity = jaccard(values, self.signatures_[key])
-            if similarity >= floor:
-                found.append(Candidate(key, similarity))
-        found.sort(key=lambda c: (-c.similarity, c.article_id))
-        return found
+        rows = self._colliding_rows(values)
+        # The estimated Jaccard of each (``fingerprint.jaccard``): the share of equal values.
+        similarity = np.count_nonzero(self.signatures_[rows] == values, axis=1) / NUM_PERM
+        ids = self.ids_[rows]
+        confirmed = similarity >= floor
+        ids, similarity = ids[confirmed], similarity[confirmed]
+        order = np.lexsort((ids, -similarity))
+        return [Candidate(int(ids[i]), float(similarity[i])) for i in order]

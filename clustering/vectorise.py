@@ -220,6 +220,13 @@ class DocumentFrequencies:
         if self._log_df is not None:
             self._log_df[terms] = np.log1p(self.df_[terms])
 
+    def add_many(self, terms: np.ndarray, n_docs: int) -> None:
+        """Count ``n_docs`` documents at once: ``terms`` holds each one's distinct terms,
+        all together (a term repeats once per document holding it)."""
+        self.df_ += np.bincount(terms, minlength=N_FEATURES).astype(np.int32)
+        self.n_docs_ += n_docs
+        self._log_df = None
+
     def remove(self, terms: np.ndarray) -> None:
         self.df_[terms] -= 1
         self.n_docs_ -= 1

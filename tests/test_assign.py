@@ -9,7 +9,7 @@ from functools import cache
 import numpy as np
 import pytest
 
-from clustering.assign import FEATURES, AssignParams, StoryIndex
+from clustering.assign import FEATURES, AssignParams, StoredArticle, StoryIndex
 from clustering.embed import embed
 from clustering.fingerprint import jaccard, signature
 from clustering.normalise import words
@@ -636,3 +636,66 @@ def test_an_article_without_an_embedding_adds_no_meaning():
     built.add(1, 100, T0, features(title, body), signature(words(body)))
     assert not built.stories_[100].meaning.any()
     assert _semantic(built, BRIDGE_COURIER)[100] == 0.0
+
+
+def _stream():
+    """(article id, story id, published, text, duplicate_of): stories with several
+    members, a copy of a copy, and one story fed from both sides of its span."""
+    day = timedelta(days=1)
+    return [
+        (1, 100, T0, BRIDGE_GAZETTE, None),
+        (2, 200, T0 + day, ORCHESTRA, None),
+        (3, 100, T0 + 2 * day, BRIDGE_COURIER, None),
+        (4, 100, T0 - day, BRIDGE_RADIO, None),
+        (5, 100, T0 + 3 * day, GAZETTE_COPY, 1),
+        (6, 100, T0 + 3 * day, GAZETTE_COPY_OF_COPY, 5),
+        (7, 300, T0 + 4 * day, MILL, None),
+        (8, 400, T0 + 5 * day, FERRY, None),
+        (9, 200, T0 + 6 * day, ("Marlow to lead Vellmont orchestra", ORCHESTRA[1][:300]), None),
+        (10, 500, T0 + 6 * day, ("Port Calder ferry budget passed", ""), None),
+    ]
+
+
+def _state(index: StoryIndex) -> dict:
+    return {
+        "stories": {
+            sid: (s.first, s.last, sorted(s.members), {n: (s.sums[n].indices.tolist()) for n in s.sums})
+            for sid, s in index.stories_.items()
+        },
+        "articles": dict(index.article_story_),
+        "roots": dict(index.duplicate_root_),
+        "postings": {t: set(p) for t, p in index.postings_.items()},
+        "df": (index.df_.n_docs_, index.df_.df_.tolist()),
+        "near_duplicates": sorted(index.near_duplicates_),
+        "clock": index.clock_,
+        # The newest entry of each story decides when it leaves (older ones are skipped).
+        "expiry": {sid: max(t for t, s in index._expiry if s == sid) for _, sid in index._expiry},
+    }
+
+
+@pytest.mark.parametrize("split", [0, 4])
+def test_replaying_many_at_once_builds_the_index_one_by_one_would(split):
+    one_by_one, bulk = StoryIndex(horizon_days=30), StoryIndex(horizon_days=30)
+    stored = []
+    for article_id, story_id, at, article, duplicate_of in _stream():
+        feats, sig = prepared(article)
+        one_by_one.add(article_id, story_id, at, feats, sig, duplicate_of, evict=False)
+        stored.append(StoredArticle(article_id, story_id, at, feats.pack(), sig, duplicate_of))
+    for article in stored[:split]:  # the rest on top of an index that already holds some
+        bulk.add(
+            article.article_id,
+            article.story_id,
+            article.published_at,
+            article.packed.unpack(),
+            article.signature,
+            article.duplicate_of,
+            evict=False,
+        )
+    bulk.add_many(stored[split:])
+    assert _state(bulk) == _state(one_by_one)
+    for sid, story in one_by_one.stories_.items():
+        for name in story.sums:
+            np.testing.assert_allclose(bulk.stories_[sid].sums[name].data, story.sums[name].data, rtol=1e-12)
+        np.testing.assert_allclose(bulk.stories_[sid].meaning, story.meaning, rtol=1e-6, atol=1e-9)
+    for article in (BRIDGE_RADIO, FERRY, GAZETTE_COPY, MILL):
+        assert assign(bulk, article, T0 + timedelta(days=7)) == assign(one_by_one, article, T0 + timedelta(days=7))

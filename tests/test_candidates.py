@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from datasketch import MinHashLSH
 
 from clustering.candidates import DUPLICATE_JACCARD, LSH_THRESHOLD, Candidate, NearDuplicateIndex
-from clustering.fingerprint import EMPTY_SIGNATURE, jaccard, signature
+from clustering.fingerprint import EMPTY_SIGNATURE, NUM_PERM, jaccard, signature, to_minhash
 from clustering.normalise import words
 
 REPORT = (
@@ -122,3 +124,49 @@ def test_default_threshold_is_the_lsh_threshold():
 def test_threshold_outside_zero_one_is_rejected(threshold):
     with pytest.raises(ValueError):
         NearDuplicateIndex(threshold=threshold)
+
+
+def _planted_signatures(n: int, seed: int) -> np.ndarray:
+    """Signatures in families: each is a random base with a random share of its values
+    redrawn, so pairs lie at every Jaccard from ~0 to 1."""
+    rng = np.random.default_rng(seed)
+    bases = rng.integers(0, 2**32, size=(n // 5 + 1, NUM_PERM), dtype=np.uint32)
+    family = rng.integers(0, len(bases), size=n)
+    out = bases[family].copy()
+    redraw = rng.random((n, NUM_PERM)) < rng.random((n, 1))
+    out[redraw] = rng.integers(0, 2**32, size=int(redraw.sum()), dtype=np.uint32)
+    return out
+
+
+def _datasketch_pairs(signatures: np.ndarray, ids: list[int], queries: np.ndarray) -> list[set[int]]:
+    lsh = MinHashLSH(threshold=LSH_THRESHOLD, num_perm=NUM_PERM)
+    for article_id in ids:
+        lsh.insert(article_id, to_minhash(signatures[article_id]))
+    return [set(lsh.query(to_minhash(q))) for q in queries]
+
+
+def test_band_collisions_are_datasketchs_with_removals_and_compaction():
+    signatures = _planted_signatures(3000, seed=7)
+    index = NearDuplicateIndex()
+    for article_id in range(1500):  # one at a time, then in bulk
+        index.add(article_id, signatures[article_id])
+    index.add_many(np.arange(1500, 3000), signatures[1500:])
+    removed = set(range(0, 3000, 2))  # enough to compact the arrays
+    for article_id in removed:
+        index.remove(article_id)
+    kept = sorted(set(range(3000)) - removed)
+    expected = _datasketch_pairs(signatures, kept, signatures[:300])
+    for query, want in zip(signatures[:300], expected):
+        found = {c.article_id for c in index.query(query, min_similarity=0.0)}
+        assert found == want
+    assert len(index) == len(kept) and index.signatures_.shape[0] < 3000
+
+
+def test_bulk_and_one_by_one_indexes_answer_alike():
+    signatures = _planted_signatures(800, seed=11)
+    one_by_one, bulk = NearDuplicateIndex(), NearDuplicateIndex()
+    for article_id, values in enumerate(signatures):
+        one_by_one.add(article_id, values)
+    bulk.add_many(np.arange(800), signatures)
+    for query in signatures[:100]:
+        assert one_by_one.query(query) == bulk.query(query)

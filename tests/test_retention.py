@@ -36,7 +36,7 @@ def index_state(client: TestClient) -> dict:
     index = client.app.state.service.index
     return {
         "stories": {sid: sorted(s.members) for sid, s in index.stories_.items()},
-        "signatures": sorted(index.near_duplicates_.signatures_),
+        "signatures": sorted(index.near_duplicates_),
         "df": (index.df_.n_docs_, index.df_.df_.copy()),
         "archive": (index.archive_.n_docs_, index.archive_.df_.copy()),
         "postings": {t: set(s) for t, s in index.postings_.items()},

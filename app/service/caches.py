@@ -19,12 +19,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import numpy as np
+from sqlalchemy import Row
 from sqlalchemy.orm import Session, object_session
 
 from app.store import crud
 from app.store.models import Article
 from clustering import embed, fingerprint
-from clustering.assign import StoryIndex
+from clustering.assign import StoredArticle, StoryIndex
 from clustering.editorial import Editorial
 from clustering.normalise import stems
 from clustering.summarise import Digest, Member
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 _DIGESTS_CACHED = 4_096  # stories whose summary state is kept between transactions
 _TEXTS_CACHED = 4_096  # recent articles' texts, for the lead of a story's summary
 _TERM_INDICES_CACHED = 200_000  # keyword terms whose hashed index is kept
+_REBUILT_AT_ONCE = 50_000  # window articles replayed in one array pass (bounds the pass's memory)
 READ_ONLY = "read_only"  # a session.info key: the session reads a snapshot and writes nothing
 
 
@@ -61,6 +63,27 @@ def stored_features(article: Article) -> ArticleFeatures:
         if article.features is None:
             article.features = packed.to_bytes()
     return packed.unpack()
+
+
+def stored_article(session: Session, row: Row, forward: Mapping[int, int]) -> StoredArticle:
+    """A row of ``crud.index_rows`` as the index replays it, its story followed through
+    merges (``forward``: absorbed story -> survivor). A row stored without its features
+    or embedding gets them as ``stored_features`` makes them."""
+    cluster_id = row.cluster_id
+    while cluster_id in forward:  # stale pointer of a merged story
+        cluster_id = forward[cluster_id]
+    if row.features is None or row.embedding is None:
+        packed = stored_features(session.get(Article, row.id)).pack()
+    else:
+        packed = PackedFeatures.from_bytes(row.features, embed.from_bytes(row.embedding))
+    return StoredArticle(
+        row.id,
+        cluster_id,
+        as_utc(row.published_at),
+        packed,
+        fingerprint.from_bytes(row.signature),
+        row.duplicate_of,
+    )
 
 
 def nothing_pending() -> None:
@@ -103,9 +126,14 @@ class Caches:
         clock = crud.stream_clock(session=session)
         active_since = index.horizon_start(clock) if clock is not None else None
         last = 0
-        for article in crud.iter_articles(session=session, active_since=active_since):
-            self.replay(index, article, forward, evict=False)
-            last = max(last, article.id)
+        batch: list[StoredArticle] = []
+        for row in crud.index_rows(session=session, active_since=active_since):
+            batch.append(stored_article(session, row, forward))
+            last = max(last, row.id)
+            if len(batch) == _REBUILT_AT_ONCE:
+                index.add_many(batch)
+                batch.clear()
+        index.add_many(batch)
         if clock is not None:
             index.advance_clock(clock)
         index.settle()
@@ -121,18 +149,15 @@ class Caches:
         log.info("caches rebuilt: %d articles, %d stories", len(index.article_story_), len(index.stories_))
 
     @staticmethod
-    def replay(index: StoryIndex, article: Article, forward: dict[int, int], evict: bool = True) -> None:
-        cluster_id = article.cluster_id
-        while cluster_id in forward:  # stale pointer of a merged story
-            cluster_id = forward[cluster_id]
+    def replay(index: StoryIndex, article: Article) -> None:
+        """Add one stored article, of a live story, to ``index``."""
         index.add(
             article.id,
-            cluster_id,
+            article.cluster_id,
             as_utc(article.published_at),
             stored_features(article),
             fingerprint.from_bytes(article.signature),
             article.duplicate_of,
-            evict,
         )
 
     def catch_up(self, session: Session) -> None:
@@ -194,7 +219,7 @@ class Caches:
         if returning:  # the new article first: it keeps the story inside the window while the rest come back
             flush()
             for member in crud.story_articles_before(session=session, cluster_id=cluster_id, article_id=article_id):
-                self.replay(self.index, member, {})
+                self.replay(self.index, member)
 
     def digest(self, session: Session, touched: dict[int, Digest], cluster_id: int, opened: bool) -> Digest:
         """The running summary state of a story this transaction touches: new, kept from

@@ -454,7 +454,7 @@ class StoryService:
         reach = timedelta(days=self.index.params.window_days)
         txn.flush()  # this transaction's articles are among those around it
         for article in crud.articles_near(session=txn.session, start=at - reach, end=at + reach):
-            self.caches.replay(around, article, {})
+            self.caches.replay(around, article)
         around.df_ = self.index.df_  # the stream's document frequencies, as for any decision
         decision = around.assign(feats, prepared.signature, at)
         return dataclasses.replace(decision, merge=())

@@ -13,6 +13,7 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy import (
     ColumnElement,
+    Row,
     and_,
     bindparam,
     delete,
@@ -253,15 +254,25 @@ def source_line_pages(*, session: Session, source: str, fingerprints: set[str]) 
 _FOR_INDEX = (defer(Article.raw), defer(Article.removed))
 
 
-def iter_articles(*, session: Session, active_since: datetime | None = None) -> Iterator[Article]:
-    """Stored articles in insertion order (to rebuild in-memory indexes); with
-    ``active_since``, only those of stories whose newest article is that recent."""
-    statement = select(Article).options(*_FOR_INDEX)
+def index_rows(*, session: Session, active_since: datetime | None = None) -> Iterator[Row]:
+    """Stored articles in insertion order, as plain rows of the columns the index reads
+    (id, cluster_id, published_at, features, embedding, signature, duplicate_of), to
+    rebuild it; with ``active_since``, only those of stories whose newest article is
+    that recent."""
+    statement = select(
+        Article.id,
+        Article.cluster_id,
+        Article.published_at,
+        Article.features,
+        Article.embedding,
+        Article.signature,
+        Article.duplicate_of,
+    )
     if active_since is not None:
         statement = statement.join(Cluster, Article.cluster_id == Cluster.id).where(
             Cluster.last_published_at >= active_since
         )
-    yield from session.scalars(statement.order_by(Article.id).execution_options(yield_per=2_000))
+    yield from session.execute(statement.order_by(Article.id).execution_options(yield_per=5_000))
 
 
 def stream_clock(*, session: Session) -> datetime | None:
