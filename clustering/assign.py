@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -55,7 +54,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
-from clustering.candidates import DUPLICATE_JACCARD, NearDuplicateIndex
+from clustering.candidates import DUPLICATE_JACCARD, NearDuplicateIndex, StoryPostings
 from clustering.embed import DIMENSIONS
 from clustering.vectorise import (
     FIELDS,
@@ -369,7 +368,8 @@ class StoryIndex:
         self.duplicate_root_: dict[int, int] = {}
         self.near_duplicates_ = NearDuplicateIndex()
         self.df_ = DocumentFrequencies()
-        self.postings_: dict[int, set[int]] = {}
+        self.postings_ = StoryPostings()
+        self._left_since_compacted = 0  # stories evicted since the postings were last compacted
         self._spans = _Spans()
         # Dense scratch rows, zero between uses (the article's weighted fields, side by side).
         self._query = np.zeros(len(FIELDS) * N_FEATURES)
@@ -378,6 +378,10 @@ class StoryIndex:
 
     def story_of(self, article_id: int) -> int | None:
         return self.article_story_.get(article_id)
+
+    def postings(self) -> dict[int, set[int]]:
+        """{term: the stories in the index posted under it} (see ``_posting_terms``)."""
+        return self.postings_.as_dict(self._spans.live)
 
     def _key_terms(self, feats: ArticleFeatures) -> np.ndarray:
         """The article's most distinctive terms: all title and name terms, top body terms."""
@@ -413,21 +417,17 @@ class StoryIndex:
         term many stories share says little about which one is the article's, and
         counting it would make every article cost more as the window fills.
         """
-        postings = [p for term in self._key_terms(feats) if (p := self.postings_.get(int(term)))]
+        postings = [p for p in self.postings_.lookup(self._key_terms(feats), self._spans.live) if len(p)]
         postings.sort(key=len)  # ties keep the key terms' order: deterministic
-        hits: Counter[int] = Counter()
-        counted = 0
+        counted, chosen = 0, []
         for stories in postings:
             counted += len(stories)
-            if counted > self.params.max_postings and hits:
+            if counted > self.params.max_postings and chosen:
                 break
-            hits.update(stories)
-        if not hits:
+            chosen.append(stories)
+        if not chosen:
             return [], []
-        ids = np.fromiter(hits.keys(), dtype=np.int64, count=len(hits))
-        shared = np.fromiter(hits.values(), dtype=np.int64, count=len(hits))
-        live = self._spans.live[np.minimum(ids, len(self._spans.live) - 1)] & (ids < len(self._spans.live))
-        ids, shared = ids[live], shared[live]
+        ids, shared = np.unique(np.concatenate(chosen), return_counts=True)
         # Most shared first; ties: the newest, then the lowest id.
         ids = ids[np.lexsort((ids, -self._spans.last[ids], -shared))]
         inside = self._spans.days_outside(ids, published_at.timestamp()) <= self.params.window_days
@@ -691,14 +691,8 @@ class StoryIndex:
         for name in ("title", "names"):
             _, lengths, indices, _ = per_field[name]
             pairs.append((np.repeat(np.arange(len(lengths)), lengths), indices))
-        slots = slot[np.concatenate([a for a, _ in pairs])]
-        terms = np.concatenate([t for _, t in pairs]).astype(np.int64)
-        key = np.unique(terms * len(story_ids) + slots)
-        terms, slots = np.divmod(key, len(story_ids))
-        bounds = np.flatnonzero(np.diff(terms)) + 1
-        ids = story_ids.tolist()  # one int object a story, shared by all its postings
-        for term, group in zip(terms[np.r_[0, bounds]].tolist(), np.split(slots, bounds)):
-            self.postings_.setdefault(term, set()).update([ids[k] for k in group.tolist()])
+        stories = story_ids[slot[np.concatenate([a for a, _ in pairs])]]
+        self.postings_.add_pairs(np.concatenate([t for _, t in pairs]), stories)
 
     @staticmethod
     def _terms_many(n: int, per_field: dict) -> np.ndarray:
@@ -724,8 +718,7 @@ class StoryIndex:
         self._spans.set(story)
         story.members[article_id] = _Member(published_at, feats.pack())
         self.article_story_[article_id] = story_id
-        for term in self._posting_terms(feats):
-            self.postings_.setdefault(int(term), set()).add(story_id)
+        self.postings_.add(self._posting_terms(feats), story_id)
         self._expires(story)
 
     def _detach(self, story_id: int, article_id: int) -> _Member:
@@ -831,12 +824,10 @@ class StoryIndex:
                 self.duplicate_root_.pop(article_id, None)
                 self.near_duplicates_.remove(article_id)
                 self.archive_.add(member.packed.terms)
-                for term in self._posting_terms(member.features):
-                    postings = self.postings_.get(int(term))
-                    if postings is not None:
-                        postings.discard(story_id)
-                        if not postings:
-                            del self.postings_[int(term)]
+            self._left_since_compacted += 1
+        if self._left_since_compacted > max(1024, len(self.stories_)):
+            self.postings_.compact(self._spans.live)
+            self._left_since_compacted = 0
         self.evictions_ += evicted
 
     def remove(self, article_id: int) -> int | None:
@@ -874,8 +865,7 @@ class StoryIndex:
         survivor.members.update(absorbed.members)
         for article_id in absorbed.members:
             self.article_story_[article_id] = survivor_id
-            for term in self._posting_terms(absorbed.members[article_id].features):
-                self.postings_.setdefault(int(term), set()).add(survivor_id)
+            self.postings_.add(self._posting_terms(absorbed.members[article_id].features), survivor_id)
 
     def centrality(self, story_id: int) -> dict[int, float] | None:
         """``member_centrality`` of a story in the index; None for a story outside it."""

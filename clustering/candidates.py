@@ -216,3 +216,94 @@ class NearDuplicateIndex:
         ids, similarity = ids[confirmed], similarity[confirmed]
         order = np.lexsort((ids, -similarity))
         return [Candidate(int(ids[i]), float(similarity[i])) for i in order]
+
+
+def _live(stories: np.ndarray, live: np.ndarray) -> np.ndarray:
+    """Which of ``stories`` are marked in ``live`` (a mask indexed by story id)."""
+    inside = stories < len(live)
+    inside[inside] = live[stories[inside]]
+    return inside
+
+
+class StoryPostings:
+    """Which stories each hashed term was posted for: the stories an article's key terms
+    find (``clustering.assign``).
+
+    One sorted int64 array of keys ``term << 32 | story`` (8 bytes a pair, where a dict of
+    sets costs ~1.6 KB an article), searched with ``searchsorted``; new pairs wait in a
+    small dict until there are enough to merge in one pass. A story that leaves is not
+    taken out pair by pair: every lookup keeps the ``live`` stories only, and ``compact``
+    drops the rest in one pass now and then.
+    """
+
+    def __init__(self) -> None:
+        self._keys = np.empty(0, dtype=np.int64)
+        self._pending: dict[int, set[int]] = {}  # term -> stories, not merged yet
+        self._pending_count = 0
+
+    def add(self, terms: np.ndarray, story_id: int) -> None:
+        """Post one story under ``terms``."""
+        if not 0 <= story_id < 1 << 32:
+            raise ValueError("story ids must fit in 32 bits")
+        for term in terms.tolist():
+            self._pending.setdefault(term, set()).add(story_id)
+        self._pending_count += len(terms)
+        if self._pending_count >= _MERGE_AT:
+            self._merge_pending()
+
+    def add_pairs(self, terms: np.ndarray, stories: np.ndarray) -> None:
+        """Post many (term, story) pairs at once (a rebuild)."""
+        if len(stories) and not 0 <= int(stories.min()) <= int(stories.max()) < 1 << 32:
+            raise ValueError("story ids must fit in 32 bits")
+        self._merge((terms.astype(np.int64) << 32) | stories.astype(np.int64))
+
+    def _merge_pending(self) -> None:
+        if not self._pending:
+            return
+        keys = np.fromiter(
+            ((term << 32) | story for term, stories in self._pending.items() for story in stories),
+            dtype=np.int64,
+            count=sum(len(s) for s in self._pending.values()),
+        )
+        self._pending.clear()
+        self._pending_count = 0
+        self._merge(keys)
+
+    def _merge(self, keys: np.ndarray) -> None:
+        keys = np.unique(keys)
+        at = np.searchsorted(self._keys, keys)
+        present = at < len(self._keys)
+        present[present] = self._keys[at[present]] == keys[present]
+        self._keys = np.insert(self._keys, at[~present], keys[~present])
+
+    def lookup(self, terms: np.ndarray, live: np.ndarray) -> list[np.ndarray]:
+        """The live stories posted under each term, in ``terms``' order (sorted ids)."""
+        terms = np.asarray(terms, dtype=np.int64)
+        low = np.searchsorted(self._keys, terms << 32)
+        high = np.searchsorted(self._keys, (terms + 1) << 32)
+        found = []
+        for term, a, b in zip(terms.tolist(), low.tolist(), high.tolist()):
+            stories = self._keys[a:b] & 0xFFFFFFFF
+            pending = self._pending.get(term)
+            if pending:
+                stories = np.union1d(stories, np.fromiter(pending, dtype=np.int64, count=len(pending)))
+            found.append(stories[_live(stories, live)])
+        return found
+
+    def compact(self, live: np.ndarray) -> None:
+        """Drop every pair whose story is not ``live``."""
+        self._merge_pending()
+        self._keys = self._keys[_live(self._keys & 0xFFFFFFFF, live)]
+
+    def as_dict(self, live: np.ndarray) -> dict[int, set[int]]:
+        """{term: live stories}, for inspection."""
+        self._merge_pending()
+        keys = self._keys[_live(self._keys & 0xFFFFFFFF, live)]
+        out: dict[int, set[int]] = {}
+        for term, story in zip((keys >> 32).tolist(), (keys & 0xFFFFFFFF).tolist()):
+            out.setdefault(term, set()).add(story)
+        return out
+
+    def __len__(self) -> int:
+        """Pairs held, stories that left included until compacted."""
+        return len(self._keys) + self._pending_count

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from datasketch import MinHashLSH
 
-from clustering.candidates import DUPLICATE_JACCARD, LSH_THRESHOLD, Candidate, NearDuplicateIndex
+from clustering.candidates import DUPLICATE_JACCARD, LSH_THRESHOLD, Candidate, NearDuplicateIndex, StoryPostings
 from clustering.fingerprint import EMPTY_SIGNATURE, NUM_PERM, jaccard, signature, to_minhash
 from clustering.normalise import words
 
@@ -170,3 +170,37 @@ def test_bulk_and_one_by_one_indexes_answer_alike():
     bulk.add_many(np.arange(800), signatures)
     for query in signatures[:100]:
         assert one_by_one.query(query) == bulk.query(query)
+
+
+LIVE = np.ones(100, dtype=bool)
+
+
+def test_postings_find_each_terms_stories_in_the_terms_order():
+    postings = StoryPostings()
+    postings.add(np.array([5, 9]), 1)
+    postings.add(np.array([9]), 2)
+    postings.add_pairs(np.array([9, 7]), np.array([3, 3]))
+    assert [p.tolist() for p in postings.lookup(np.array([9, 5, 4]), LIVE)] == [[1, 2, 3], [1], []]
+
+
+def test_a_pair_posted_twice_counts_once():
+    postings = StoryPostings()
+    postings.add_pairs(np.array([9, 9]), np.array([1, 1]))
+    postings.add(np.array([9]), 1)
+    assert [p.tolist() for p in postings.lookup(np.array([9]), LIVE)] == [[1]]
+
+
+def test_stories_that_left_are_never_found_and_compacting_drops_them():
+    postings = StoryPostings()
+    postings.add_pairs(np.array([9, 9, 9]), np.array([1, 2, 3]))
+    live = LIVE.copy()
+    live[2] = False
+    assert [p.tolist() for p in postings.lookup(np.array([9]), live)] == [[1, 3]]
+    postings.compact(live)
+    assert len(postings) == 2
+    assert postings.as_dict(LIVE) == {9: {1, 3}}
+
+
+def test_story_ids_beyond_32_bits_are_refused():
+    with pytest.raises(ValueError):
+        StoryPostings().add(np.array([1]), 1 << 32)
