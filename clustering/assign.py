@@ -696,10 +696,13 @@ class StoryIndex:
 
     @staticmethod
     def _terms_many(n: int, per_field: dict) -> np.ndarray:
-        """Each article's distinct terms (``ArticleFeatures.terms``), all together."""
+        """Each article's distinct terms (``ArticleFeatures.terms``), all together: an
+        article's entries in one sparse row, where a term in two fields sums to one entry."""
         rows = np.concatenate([np.repeat(np.arange(n), per_field[name][1]) for name in FIELDS])
-        terms = np.concatenate([per_field[name][2] for name in FIELDS]).astype(np.int64)
-        return np.unique(rows * N_FEATURES + terms) % N_FEATURES
+        terms = np.concatenate([per_field[name][2] for name in FIELDS])
+        present = sp.csr_matrix((np.ones(len(terms), dtype=np.int8), (rows, terms)), shape=(n, N_FEATURES))
+        present.sum_duplicates()
+        return present.indices
 
     def _attach(self, story_id: int, article_id: int, published_at: datetime, feats: ArticleFeatures) -> None:
         """Make a member of ``story_id`` (opened if new) of an article's features."""

@@ -270,7 +270,8 @@ class StoryPostings:
         self._merge(keys)
 
     def _merge(self, keys: np.ndarray) -> None:
-        keys = np.unique(keys)
+        keys = np.sort(keys)
+        keys = keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys  # distinct
         at = np.searchsorted(self._keys, keys)
         present = at < len(self._keys)
         present[present] = self._keys[at[present]] == keys[present]
