@@ -417,17 +417,18 @@ class StoryIndex:
         term many stories share says little about which one is the article's, and
         counting it would make every article cost more as the window fills.
         """
-        postings = [p for p in self.postings_.lookup(self._key_terms(feats), self._spans.live) if len(p)]
-        postings.sort(key=len)  # ties keep the key terms' order: deterministic
-        counted, chosen = 0, []
-        for stories in postings:
-            counted += len(stories)
-            if counted > self.params.max_postings and chosen:
-                break
-            chosen.append(stories)
-        if not chosen:
+        terms = self._key_terms(feats)
+        position, stories = self.postings_.lookup(terms, self._spans.live)
+        lengths = np.bincount(position, minlength=len(terms))
+        order = np.argsort(lengths, kind="stable")  # rarest first; ties keep the key terms' order
+        order = order[lengths[order] > 0]
+        if not len(order):
             return [], []
-        ids, shared = np.unique(np.concatenate(chosen), return_counts=True)
+        counted = np.cumsum(lengths[order])
+        chosen = order[: max(1, int(np.searchsorted(counted, self.params.max_postings, side="right")))]
+        hits = np.sort(stories[np.isin(position, chosen)])
+        starts = np.flatnonzero(np.r_[True, hits[1:] != hits[:-1]])
+        ids, shared = hits[starts], np.diff(np.r_[starts, len(hits)])
         # Most shared first; ties: the newest, then the lowest id.
         ids = ids[np.lexsort((ids, -self._spans.last[ids], -shared))]
         inside = self._spans.days_outside(ids, published_at.timestamp()) <= self.params.window_days

@@ -32,9 +32,13 @@ LSH_THRESHOLD = 0.5
 DUPLICATE_JACCARD = 0.8
 
 _MERGE_AT = 1 << 16  # pending band keys merged into the sorted arrays at once (~2,600 articles)
-_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constants of splitmix64
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)  # splitmix64's finaliser
 _MIX2 = np.uint64(0x94D049BB133111EB)
+# Fixed odd weights of a band's values and offsets of its number (a seeded draw: the
+# keys live only in memory, but a fixed draw keeps runs comparable).
+_DRAW = np.random.default_rng(20261202)
+_ROW_WEIGHTS = _DRAW.integers(0, 2**63, size=NUM_PERM, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+_BAND_OFFSETS = _DRAW.integers(0, 2**63, size=NUM_PERM, dtype=np.uint64)
 
 
 @cache
@@ -46,9 +50,10 @@ def band_layout(threshold: float) -> tuple[int, int]:
 
 def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """One 64-bit key per band of each signature (shape ``(n, bands)``): the band's
-    ``rows`` values and its number, mixed (splitmix64). Equal bands get equal keys; two
-    different bands share a key with probability ~2**-64, and a candidate is confirmed
-    by its Jaccard similarity anyway.
+    ``rows`` values weighted by fixed odd 64-bit constants and summed modulo 2**64, plus
+    a constant of the band's number, then mixed (splitmix64's finaliser). Equal bands get
+    equal keys; two different bands rarely share one, and a candidate is confirmed by its
+    Jaccard similarity anyway.
 
     >>> s = np.arange(128, dtype=np.uint32)
     >>> k = band_keys(np.stack([s, s]), 25, 5)
@@ -56,14 +61,11 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     ((2, 25), True, 25)
     """
     values = np.atleast_2d(signatures)[:, : bands * rows].astype(np.uint64).reshape(-1, bands, rows)
-    with np.errstate(over="ignore"):  # arithmetic modulo 2**64
-        key = np.broadcast_to(np.arange(1, bands + 1, dtype=np.uint64) * _MULTIPLIER, values.shape[:2]).copy()
-        for j in range(rows):
-            key = (key ^ values[:, :, j]) * _MULTIPLIER
-            key ^= key >> np.uint64(31)
-        key = (key ^ (key >> np.uint64(30))) * _MIX1
-        key = (key ^ (key >> np.uint64(27))) * _MIX2
-        return key ^ (key >> np.uint64(31))
+    # Array arithmetic on uint64 wraps modulo 2**64 without a warning.
+    key = (values * _ROW_WEIGHTS[:rows]).sum(axis=2, dtype=np.uint64) + _BAND_OFFSETS[:bands]
+    key = (key ^ (key >> np.uint64(30))) * _MIX1
+    key = (key ^ (key >> np.uint64(27))) * _MIX2
+    return key ^ (key >> np.uint64(31))
 
 
 @dataclass(frozen=True)
@@ -218,6 +220,13 @@ class NearDuplicateIndex:
         return [Candidate(int(ids[i]), float(similarity[i])) for i in order]
 
 
+def distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values, sorted (``np.unique`` by one sort; its hashing is slower on
+    the small arrays of a lookup)."""
+    values = np.sort(values)
+    return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
+
+
 def _live(stories: np.ndarray, live: np.ndarray) -> np.ndarray:
     """Which of ``stories`` are marked in ``live`` (a mask indexed by story id)."""
     inside = stories < len(live)
@@ -270,26 +279,32 @@ class StoryPostings:
         self._merge(keys)
 
     def _merge(self, keys: np.ndarray) -> None:
-        keys = np.sort(keys)
-        keys = keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys  # distinct
+        keys = distinct(keys)
         at = np.searchsorted(self._keys, keys)
         present = at < len(self._keys)
         present[present] = self._keys[at[present]] == keys[present]
         self._keys = np.insert(self._keys, at[~present], keys[~present])
 
-    def lookup(self, terms: np.ndarray, live: np.ndarray) -> list[np.ndarray]:
-        """The live stories posted under each term, in ``terms``' order (sorted ids)."""
+    def lookup(self, terms: np.ndarray, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The live stories posted under each of ``terms``, as two aligned arrays: the
+        position in ``terms`` of each (term, story) pair and its story, pairs distinct,
+        ordered by position then story. Array work for all terms at once."""
         terms = np.asarray(terms, dtype=np.int64)
         low = np.searchsorted(self._keys, terms << 32)
         high = np.searchsorted(self._keys, (terms + 1) << 32)
-        found = []
-        for term, a, b in zip(terms.tolist(), low.tolist(), high.tolist()):
-            stories = self._keys[a:b] & 0xFFFFFFFF
-            pending = self._pending.get(term)
-            if pending:
-                stories = np.union1d(stories, np.fromiter(pending, dtype=np.int64, count=len(pending)))
-            found.append(stories[_live(stories, live)])
-        return found
+        counts = high - low
+        position = np.repeat(np.arange(len(terms)), counts)
+        # Entry i of term t sits at low[t] + (i - first entry of t).
+        at = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(low, counts)
+        stories = self._keys[at] & 0xFFFFFFFF
+        if self._pending:
+            extra = [(k, story) for k, term in enumerate(terms.tolist()) for story in self._pending.get(term, ())]
+            if extra:
+                pairs = np.array(extra, dtype=np.int64)
+                pair = distinct(np.concatenate([(position << 32) | stories, (pairs[:, 0] << 32) | pairs[:, 1]]))
+                position, stories = pair >> 32, pair & 0xFFFFFFFF
+        kept = _live(stories, live)
+        return position[kept], stories[kept]
 
     def compact(self, live: np.ndarray) -> None:
         """Drop every pair whose story is not ``live``."""
