@@ -91,6 +91,11 @@ def add(index: StoryIndex, article_id: int, story_id: int, article, at=T0, dupli
     index.add(article_id, story_id, at, feats, sig, duplicate_of)
 
 
+def remove(index: StoryIndex, article_id: int, article) -> int | None:
+    """Take a stored article out, handing back its embedding as a store would."""
+    return index.remove(article_id, _embedding(*article) if article is not None else None)
+
+
 def assign(index: StoryIndex, article, at=T0):
     feats, sig = prepared(article)
     return index.assign(feats, sig, at)
@@ -188,7 +193,7 @@ def test_copy_of_a_copy_records_the_root_original(index):
 
 def test_duplicate_of_never_names_a_removed_article(index):
     add(index, 3, 100, GAZETTE_COPY, T0 + timedelta(hours=1), duplicate_of=1)
-    index.remove(1)
+    remove(index, 1, BRIDGE_GAZETTE)
 
     decision = assign(index, GAZETTE_COPY_OF_COPY, T0 + timedelta(hours=2))
 
@@ -357,13 +362,13 @@ def test_copy_of_an_absorbed_member_joins_the_survivor():
 
 
 def test_remove_drops_the_article_and_its_emptied_story(index):
-    assert index.remove(1) == 100
+    assert remove(index, 1, BRIDGE_GAZETTE) == 100
     assert index.story_of(1) is None
     assert 100 not in index.stories_
 
 
 def test_removed_article_is_no_longer_found_as_original(index):
-    index.remove(1)
+    remove(index, 1, BRIDGE_GAZETTE)
     decision = assign(index, GAZETTE_COPY)
     assert decision.duplicate_of is None
     assert decision.story_id is None
@@ -372,20 +377,20 @@ def test_removed_article_is_no_longer_found_as_original(index):
 def test_remove_keeps_a_story_that_has_members_left_and_narrows_its_span(index):
     add(index, 3, 100, BRIDGE_COURIER, T0 + timedelta(days=5))
 
-    assert index.remove(3) == 100
+    assert remove(index, 3, BRIDGE_COURIER) == 100
 
     assert sorted(index.stories_[100].members) == [1]
     assert index.stories_[100].last == T0
 
 
 def test_removing_an_unknown_article_returns_none(index):
-    assert index.remove(99) is None
+    assert remove(index, 99, None) is None
     assert sorted(index.article_story_) == [1, 2]
 
 
 def test_removed_article_no_longer_counts_in_document_frequencies(index):
     add(index, 3, 100, BRIDGE_COURIER)
-    index.remove(3)
+    remove(index, 3, BRIDGE_COURIER)
     assert index.df_.n_docs_ == 2
 
 
@@ -592,7 +597,7 @@ def test_takedown_that_narrows_a_story_below_the_horizon_evicts_it():
     add(built, 2, 100, BRIDGE_COURIER, at=T0 + timedelta(days=50))
     add(built, 3, 300, MILL, at=T0 + timedelta(days=120))
     assert set(built.stories_) == {100, 300}
-    built.remove(2)
+    remove(built, 2, BRIDGE_COURIER)
     assert set(built.stories_) == {300}
 
 
@@ -619,7 +624,7 @@ def test_story_meaning_is_the_sum_of_its_members_and_follows_a_removal(index):
     alone = _semantic(index, BRIDGE_RADIO)[100]
     add(index, 3, 100, ORCHESTRA)  # a wrong member pulls the story's meaning away
     assert _semantic(index, BRIDGE_RADIO)[100] < alone
-    index.remove(3)
+    remove(index, 3, ORCHESTRA)
     assert _semantic(index, BRIDGE_RADIO)[100] == pytest.approx(alone)
 
 
@@ -699,3 +704,13 @@ def test_replaying_many_at_once_builds_the_index_one_by_one_would(split):
         np.testing.assert_allclose(bulk.stories_[sid].meaning, story.meaning, rtol=1e-6, atol=1e-9)
     for article in (BRIDGE_RADIO, FERRY, GAZETTE_COPY, MILL):
         assert assign(bulk, article, T0 + timedelta(days=7)) == assign(one_by_one, article, T0 + timedelta(days=7))
+
+
+def test_a_moved_article_takes_its_meaning_with_it(index):
+    add(index, 3, 100, ORCHESTRA)
+    assert index.move(3, 200, _embedding(*ORCHESTRA))
+    built = StoryIndex()
+    for article_id, story_id, article in [(1, 100, BRIDGE_GAZETTE), (2, 200, ORCHESTRA), (3, 200, ORCHESTRA)]:
+        add(built, article_id, story_id, article)
+    for story_id in (100, 200):
+        np.testing.assert_allclose(index.stories_[story_id].meaning, built.stories_[story_id].meaning, atol=1e-3)

@@ -46,14 +46,19 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def stored_embedding(article: Article) -> np.ndarray:
+    """A stored article's embedding; one stored without it gets it as ingest made it."""
+    if article.embedding is not None:
+        return embed.from_bytes(article.embedding)
+    return embed.embed(article.title, article.text)
+
+
 def stored_features(article: Article) -> ArticleFeatures:
     """A stored article's features as they were when it was ingested. An article stored
     without its term vectors or embedding (before they were kept, or under another
     scheme) gets them now, written back with the running transaction unless it reads
     a snapshot (``READ_ONLY``)."""
-    embedding = embed.from_bytes(article.embedding) if article.embedding is not None else None
-    if embedding is None:
-        embedding = embed.embed(article.title, article.text)
+    embedding = stored_embedding(article)
     if article.features is not None:
         packed = PackedFeatures.from_bytes(article.features, embedding)
     else:
