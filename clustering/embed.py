@@ -212,6 +212,13 @@ def to_bytes(embedding: np.ndarray) -> bytes:
     return np.asarray(embedding, dtype="<f2").tobytes()
 
 
+def many_from_bytes(blobs: list[bytes]) -> np.ndarray:
+    """``from_bytes`` of many stored embeddings at once, one row each."""
+    if any(len(b) != 2 * DIMENSIONS for b in blobs):
+        raise ValueError(f"a stored embedding is {2 * DIMENSIONS} bytes")
+    return np.frombuffer(b"".join(blobs), dtype="<f2").astype(np.float16).reshape(len(blobs), DIMENSIONS)
+
+
 def from_bytes(data: bytes) -> np.ndarray:
     """Inverse of ``to_bytes``; refuses data of the wrong length."""
     if len(data) != 2 * DIMENSIONS:

@@ -109,6 +109,13 @@ def to_bytes(values: np.ndarray) -> bytes:
     return values.astype("<u4").tobytes()
 
 
+def many_from_bytes(blobs: list[bytes]) -> np.ndarray:
+    """``from_bytes`` of many stored signatures at once, one row each."""
+    if any(len(b) != 4 * NUM_PERM for b in blobs):
+        raise ValueError(f"a stored signature is {4 * NUM_PERM} bytes, scheme expects {NUM_PERM} values")
+    return np.frombuffer(b"".join(blobs), dtype="<u4").astype(np.uint32).reshape(len(blobs), NUM_PERM)
+
+
 def from_bytes(data: bytes) -> np.ndarray:
     values = np.frombuffer(data, dtype="<u4").astype(np.uint32)
     if values.shape != (NUM_PERM,):

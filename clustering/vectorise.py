@@ -137,6 +137,53 @@ class PackedFeatures:
         weights = np.frombuffer(data[12 + 4 * n :], dtype="<f4").astype(np.float32)
         return cls(indices, weights, (title_end, body_end), embedding)
 
+    @classmethod
+    def many_from_bytes(cls, blobs: list[bytes], embeddings: np.ndarray | None = None) -> list[PackedFeatures]:
+        """``from_bytes`` of many stored forms at once (a rebuild): one pass of array work
+        checks and reads them all; ``embeddings``, one row each, or None.
+
+        >>> p = features("Flood in Calder", "The river rose overnight.").pack()
+        >>> (q,) = PackedFeatures.many_from_bytes([p.to_bytes()])
+        >>> bool((q.indices == p.indices).all() and (q.data == p.data).all()), q.ends == p.ends
+        (True, True)
+        """
+        n = len(blobs)
+        lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=n)
+        if (lengths < 12).any():
+            raise ValueError("stored features are too short to hold their header")
+        if (lengths % 8 != 4).any():  # 12 + 8n bytes
+            raise ValueError("stored features are not of the stored form (length or field bounds are wrong)")
+        # Every stored form is 12 + 8n bytes, so each starts on a 4-byte word of the
+        # joined bytes, and its header, indices and weights are whole words.
+        raw = b"".join(blobs)
+        words, reals = np.frombuffer(raw, dtype="<i4"), np.frombuffer(raw, dtype="<f4")
+        starts = (np.cumsum(lengths) - lengths) // 4
+        header = words[(starts[:, None] + np.arange(3)).ravel()].reshape(n, 3).astype(np.int64)
+        count, title_end, body_end = header.T
+        if (lengths != 12 + 8 * count).any() or ((title_end < 0) | (title_end > body_end) | (body_end > count)).any():
+            raise ValueError("stored features are not of the stored form (length or field bounds are wrong)")
+
+        def gather(source: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+            # ``count`` words of every form, one form after another, from word ``offsets``.
+            at = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count) + np.repeat(offsets, count)
+            return source[at]
+
+        indices = gather(words, starts + 3).astype(np.int32)
+        weights = gather(reals, starts + 3 + count).astype(np.float32)
+        if len(indices) and (indices.min() < 0 or indices.max() >= N_FEATURES):
+            raise ValueError(f"stored feature indices must lie in [0, {N_FEATURES})")
+        bounds = np.concatenate([[0], np.cumsum(count)]).tolist()
+        ends = zip(title_end.tolist(), body_end.tolist())
+        return [
+            cls(
+                indices[a:b].copy(),
+                weights[a:b].copy(),
+                end,
+                None if embeddings is None else embeddings[k],
+            )
+            for k, (a, b, end) in enumerate(zip(bounds, bounds[1:], ends))
+        ]
+
 
 def term_indices(terms: list[str]) -> np.ndarray:
     """The hashed feature index of each term, in order: the index ``FeatureHasher`` gives

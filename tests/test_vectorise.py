@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from clustering.vectorise import DocumentFrequencies, cosine, features, is_headline, normalise_rows, term_indices
+from clustering.vectorise import (
+    DocumentFrequencies,
+    PackedFeatures,
+    cosine,
+    features,
+    is_headline,
+    normalise_rows,
+    term_indices,
+)
 
 
 def test_rows_are_normalised_whatever_rows_are_empty():
@@ -88,3 +96,36 @@ def test_names_are_kept_as_written_and_body_words_are_stemmed():
     assert set(term_indices(["ferries"])) <= set(feats.names.indices)
     assert set(term_indices(["ferri"])) <= set(feats.body.indices)
     assert not set(term_indices(["ferries"])) & set(feats.body.indices)
+
+
+STORED = [
+    features("Flood closes Riverside Bridge", "The Alder River rose two metres overnight in Port Calder."),
+    features(None, "Mayor Helen Okafor said the bridge would stay shut until Thursday."),
+    features("Orchestra names conductor", ""),
+]
+
+
+def test_many_stored_forms_read_back_as_each_alone():
+    blobs = [f.pack().to_bytes() for f in STORED]
+    embeddings = np.arange(len(blobs) * 4, dtype=np.float16).reshape(len(blobs), 4)
+    for many, blob, embedding in zip(PackedFeatures.many_from_bytes(blobs, embeddings), blobs, embeddings):
+        one = PackedFeatures.from_bytes(blob)
+        assert (many.indices == one.indices).all() and (many.data == one.data).all() and many.ends == one.ends
+        assert (many.embedding == embedding).all()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"\x00" * 8,  # shorter than the header
+        b"\x00" * 13,  # not 12 + 8n bytes
+        np.array([2, 1, 1], dtype="<i4").tobytes() + b"\x00" * 8,  # says 2 terms, holds 1
+        np.array([1, 1, 0], dtype="<i4").tobytes() + b"\x00" * 8,  # title ends after the body
+        np.array([1, 0, 1, -5], dtype="<i4").tobytes() + b"\x00" * 4,  # a negative term index
+        np.array([1, 0, 1, 1 << 30], dtype="<i4").tobytes() + b"\x00" * 4,  # beyond the hashed space
+    ],
+)
+def test_a_stored_form_that_cannot_be_features_is_refused_among_many(bad):
+    good = STORED[0].pack().to_bytes()
+    with pytest.raises(ValueError):
+        PackedFeatures.many_from_bytes([good, bad, good])

@@ -72,25 +72,48 @@ def stored_features(article: Article) -> ArticleFeatures:
     return packed.unpack()
 
 
-def stored_article(session: Session, row: Row, forward: Mapping[int, int]) -> StoredArticle:
-    """A row of ``crud.index_rows`` as the index replays it, its story followed through
-    merges (``forward``: absorbed story -> survivor). A row stored without its features
-    or embedding gets them as ``stored_features`` makes them."""
-    cluster_id = row.cluster_id
+def _survivor(cluster_id: int, forward: Mapping[int, int]) -> int:
+    """The story a stored cluster id answers for now (``forward``: absorbed -> survivor)."""
     while cluster_id in forward:  # stale pointer of a merged story
         cluster_id = forward[cluster_id]
-    if row.features is None or row.embedding is None:
-        packed = stored_features(session.get(Article, row.id)).pack()
-    else:
-        packed = PackedFeatures.from_bytes(row.features, embed.from_bytes(row.embedding))
+    return cluster_id
+
+
+def _made_again(session: Session, row: Row, forward: Mapping[int, int]) -> StoredArticle:
+    """A row of ``crud.index_rows`` stored without its features or embedding, with them
+    made as ``stored_features`` makes them."""
     return StoredArticle(
         row.id,
-        cluster_id,
+        _survivor(row.cluster_id, forward),
         as_utc(row.published_at),
-        packed,
+        stored_features(session.get(Article, row.id)).pack(),
         fingerprint.from_bytes(row.signature),
         row.duplicate_of,
     )
+
+
+def stored_articles(session: Session, rows: list[Row], forward: Mapping[int, int]) -> list[StoredArticle]:
+    """Rows of ``crud.index_rows`` as the index replays them, in their order, each story
+    followed through merges (``forward``: absorbed story -> survivor). The stored forms
+    of all rows that have them are read in one pass of array work; the rest are made
+    again (``_made_again``)."""
+    whole = [k for k, row in enumerate(rows) if row.features is not None and row.embedding is not None]
+    made: dict[int, StoredArticle] = {}
+    if whole:
+        embeddings = embed.many_from_bytes([rows[k].embedding for k in whole])
+        packed = PackedFeatures.many_from_bytes([rows[k].features for k in whole], embeddings)
+        signatures = fingerprint.many_from_bytes([rows[k].signature for k in whole])
+        for k, features_, signature in zip(whole, packed, signatures):
+            row = rows[k]
+            made[k] = StoredArticle(
+                row.id,
+                _survivor(row.cluster_id, forward),
+                as_utc(row.published_at),
+                features_,
+                signature,
+                row.duplicate_of,
+            )
+    return [made[k] if k in made else _made_again(session, row, forward) for k, row in enumerate(rows)]
 
 
 def _return_free_memory() -> None:
@@ -144,14 +167,14 @@ class Caches:
         clock = crud.stream_clock(session=session)
         active_since = index.horizon_start(clock) if clock is not None else None
         last = 0
-        batch: list[StoredArticle] = []
+        batch: list[Row] = []
         for row in crud.index_rows(session=session, active_since=active_since):
-            batch.append(stored_article(session, row, forward))
+            batch.append(row)
             last = max(last, row.id)
             if len(batch) == _REBUILT_AT_ONCE:
-                index.add_many(batch)
+                index.add_many(stored_articles(session, batch, forward))
                 batch.clear()
-        index.add_many(batch)
+        index.add_many(stored_articles(session, batch, forward))
         batch.clear()
         if clock is not None:
             index.advance_clock(clock)
