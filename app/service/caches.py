@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import threading
 from collections import OrderedDict
@@ -79,24 +80,17 @@ def _survivor(cluster_id: int, forward: Mapping[int, int]) -> int:
     return cluster_id
 
 
-def _made_again(session: Session, row: Row, forward: Mapping[int, int]) -> StoredArticle:
-    """A row of ``crud.index_rows`` stored without its features or embedding, with them
-    made as ``stored_features`` makes them."""
+def _replayed(row: Row, forward: Mapping[int, int], packed: PackedFeatures, signature: np.ndarray) -> StoredArticle:
     return StoredArticle(
-        row.id,
-        _survivor(row.cluster_id, forward),
-        as_utc(row.published_at),
-        stored_features(session.get(Article, row.id)).pack(),
-        fingerprint.from_bytes(row.signature),
-        row.duplicate_of,
+        row.id, _survivor(row.cluster_id, forward), as_utc(row.published_at), packed, signature, row.duplicate_of
     )
 
 
 def stored_articles(session: Session, rows: list[Row], forward: Mapping[int, int]) -> list[StoredArticle]:
     """Rows of ``crud.index_rows`` as the index replays them, in their order, each story
     followed through merges (``forward``: absorbed story -> survivor). The stored forms
-    of all rows that have them are read in one pass of array work; the rest are made
-    again (``_made_again``)."""
+    of all rows that have them are read in one pass of array work; a row stored without
+    its features or embedding gets them as ``stored_features`` makes them."""
     whole = [k for k, row in enumerate(rows) if row.features is not None and row.embedding is not None]
     made: dict[int, StoredArticle] = {}
     if whole:
@@ -104,16 +98,15 @@ def stored_articles(session: Session, rows: list[Row], forward: Mapping[int, int
         packed = PackedFeatures.many_from_bytes([rows[k].features for k in whole], embeddings)
         signatures = fingerprint.many_from_bytes([rows[k].signature for k in whole])
         for k, features_, signature in zip(whole, packed, signatures):
-            row = rows[k]
-            made[k] = StoredArticle(
-                row.id,
-                _survivor(row.cluster_id, forward),
-                as_utc(row.published_at),
-                features_,
-                signature,
-                row.duplicate_of,
-            )
-    return [made[k] if k in made else _made_again(session, row, forward) for k, row in enumerate(rows)]
+            made[k] = _replayed(rows[k], forward, features_, signature)
+    return [
+        made[k]
+        if k in made
+        else _replayed(
+            row, forward, stored_features(session.get(Article, row.id)).pack(), fingerprint.from_bytes(row.signature)
+        )
+        for k, row in enumerate(rows)
+    ]
 
 
 def _return_free_memory() -> None:
@@ -121,10 +114,14 @@ def _return_free_memory() -> None:
     array passes leave a few hundred MiB free that the allocator would otherwise keep, so
     the process's RSS stays at its peak. Elsewhere (no glibc) nothing happens."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim(0)
+        _libc().malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")  # found once: a lookup runs ldconfig
 
 
 def nothing_pending() -> None:
