@@ -26,9 +26,11 @@ run: install
 	$(BIN)/stories migrate
 	$(BIN)/stories serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
+# One test worker per logical CPU, at most four (each starts servers and databases of its
+# own); a test file runs on one worker, so its module fixtures are made once.
 test: install-dev
 	bash .ci/install-browser.sh
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n logical --maxprocesses 4 --dist loadfile
 
 clean:
 	rm -rf $(VENV) data/*.db

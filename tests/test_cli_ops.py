@@ -82,8 +82,8 @@ def crawl(tmp_path) -> Path:
 
 
 def run(*args: str, input: str | None = None):
-    result = CliRunner().invoke(cli, list(args), input=input)
-    return result
+    # A terminal wide enough that an error naming a long temporary path is not wrapped.
+    return CliRunner().invoke(cli, list(args), input=input, env={"COLUMNS": "400"})
 
 
 # -- ingest ------------------------------------------------------------------------

@@ -22,7 +22,8 @@ from sqlalchemy import create_engine, event, text
 from app.api.factory import create_app
 from app.api.schemas import ArticleIn
 from app.config import Settings
-from app.service.ingest import _ASSIGN_LOCK, StoryService
+from app.service.ingest import StoryService
+from app.store import locks
 from app.store.db import make_engine, make_sessionmaker
 from tests.servers import Server, fresh_database
 from tests.synthetic_news import OUTLETS, make_stories, report
@@ -186,7 +187,7 @@ def test_a_write_waits_while_another_session_holds_the_postgresql_assign_lock(tm
     with fresh_database("postgresql", tmp_path) as database_url, Server(database_url, tmp_path / "s.log") as server:
         holder = create_engine(database_url)
         with holder.connect() as connection:
-            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _ASSIGN_LOCK})
+            locks.hold(connection, locks.ASSIGN)
             connection.commit()
             answer: list[httpx.Response] = []
             body = report(make_stories(1, seed=14)[0], OUTLETS[0])
@@ -196,16 +197,31 @@ def test_a_write_waits_while_another_session_holds_the_postgresql_assign_lock(tm
             writer.start()
             waiting = _wait_for_advisory_waiter(connection)
             assert waiting and not answer  # the server's transaction is queued behind our lock
-            connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _ASSIGN_LOCK})
+            locks.release(connection, locks.ASSIGN)
             connection.commit()
             writer.join(timeout=WAIT)
         holder.dispose()
     assert answer and answer[0].status_code == 201
 
 
+def test_deployments_in_two_schemas_of_one_database_do_not_share_the_assign_lock(tmp_path):
+    with fresh_database("postgresql", tmp_path / "a") as first, fresh_database("postgresql", tmp_path / "b") as second:
+        one, other = create_engine(first), create_engine(second)
+        with one.connect() as holder, other.connect() as rival, one.connect() as replica:
+            locks.hold(holder, locks.ASSIGN)
+            held = "SELECT pg_try_advisory_xact_lock(hashtextextended(current_schema(), :k))"
+            assert rival.execute(text(held), {"k": locks.ASSIGN}).scalar()  # another schema: free
+            assert not replica.execute(text(held), {"k": locks.ASSIGN}).scalar()  # the same schema: taken
+            assert locks.key(holder, locks.ASSIGN) != locks.key(rival, locks.ASSIGN)
+            locks.release(holder, locks.ASSIGN)
+        one.dispose()
+        other.dispose()
+
+
 def _wait_for_advisory_waiter(connection, attempts: int = 600) -> bool:
     """Whether another backend comes to wait for the assign lock (polled, at most ``attempts`` times)."""
-    classid, objid = _ASSIGN_LOCK >> 32, _ASSIGN_LOCK & 0xFFFFFFFF
+    held = locks.key(connection, locks.ASSIGN) & 0xFFFF_FFFF_FFFF_FFFF  # pg_locks shows it unsigned
+    classid, objid = held >> 32, held & 0xFFFFFFFF
     for _ in range(attempts):
         waiting = connection.execute(
             text(

@@ -31,7 +31,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.observability import Metrics
@@ -39,7 +38,7 @@ from app.service import corrections
 from app.service.caches import READ_ONLY, Caches, stored_embedding
 from app.service.transaction import Submission, Transaction, known
 from app.service.workers import Job, Preparer
-from app.store import crud
+from app.store import crud, locks
 from clustering import embed, fingerprint
 from clustering.assign import Assignment, StoryIndex, explanation, member_centrality
 from clustering.identity import outlet
@@ -49,7 +48,6 @@ from clustering.vectorise import TERM_SCHEME, ArticleFeatures, features
 
 log = logging.getLogger(__name__)
 
-_ASSIGN_LOCK = 0x5701_2E5_0002  # PostgreSQL advisory lock key of the assign step
 _GROUP_ARTICLES = 2_000  # most articles one group commit writes
 
 
@@ -431,7 +429,7 @@ class StoryService:
 
     def _serialise(self, session: Session) -> None:
         if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ASSIGN_LOCK})
+            locks.hold_for_transaction(session, locks.ASSIGN)
 
     def _decide(self, txn: Transaction, prepared: Prepared, feats: ArticleFeatures) -> Assignment:
         """Where a prepared article goes.

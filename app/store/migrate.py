@@ -8,11 +8,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
+
+from app.store import locks
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
-# Any 64-bit number fixed for this service: replicas starting together take turns.
-_MIGRATION_LOCK = 0x5701_2E5_0001
 
 
 def _config() -> Config:
@@ -26,7 +26,7 @@ def upgrade(engine: Engine) -> None:
     config = _config()
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
+            locks.hold(connection, locks.MIGRATION)
             connection.commit()
         try:
             config.attributes["connection"] = connection
@@ -39,7 +39,7 @@ def upgrade(engine: Engine) -> None:
                     raise RuntimeError(f"foreign key check failed after migrating: {broken[:5]}")
         finally:
             if connection.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK})
+                locks.release(connection, locks.MIGRATION)
                 connection.commit()
 
 
