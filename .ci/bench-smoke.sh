@@ -28,6 +28,8 @@ $py -m bench.seed --db "$tmp/stored.db" --stored 1000 --workers 1 > /dev/null
 $py -m bench.ingest --from-db "$tmp/stored.db" --articles 60 --batch 30 --runs 1 | grep "throughput:"
 $py -m bench.restart --db "$tmp/stored.db" --runs 1 | grep "ready (/readyz 200)"
 $py -m bench.reads --db "$tmp/stored.db" --readers 4 --seconds 1 --runs 1 | grep "GET /v1/clusters "
+$py -m bench.reads --db "$tmp/stored.db" --readers 4 --seconds 1 --runs 1 --writer --role reader --write-articles 200 \
+    | grep "written while reading"
 $py -m bench.memory --db "$tmp/stored.db" --top 3 | grep "bytes an article"
 echo "== bench smoke: http (service and baseline)"
 $py -m bench.http --articles 60 --batch 30 --runs 1 --workers 1 2 --single 10 --rate 20 | grep "workers=2 / workers=1"

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from app.api.factory import create_app
 from app.config import Settings
-from app.service.workers import Job, PreparePool, WorkerCrashed, prepare_groups, share_out
+from app.service.workers import Job, PreparePool, Preparer, WorkerCrashed, prepare_groups, share_out
 from app.store import migrate
 from app.store.db import make_engine, make_sessionmaker
 from app.store.models import Article
@@ -142,6 +142,19 @@ def test_an_error_in_one_task_reaches_its_caller_and_the_worker_carries_on(pool)
     with pytest.raises(AttributeError):  # a str where a datetime belongs, raised in the worker
         pool.submit([[Job(0, bad)]]).result(timeout=60)
     assert pool.submit([[Job(0, _draft(0))]]).result(timeout=60).prepared[0].has_text
+
+
+def test_a_preparer_prepares_while_its_workers_are_still_starting(tmp_path, sessions):
+    # A server launches its workers and rebuilds its caches meanwhile: a request that
+    # comes first waits for them, and a pool closed before they were ready closes cleanly.
+    preparer = Preparer(sessions, f"sqlite:///{tmp_path / 'stories.db'}", 1)
+    [batch] = preparer.prepare([Job(0, _draft(0))])
+    assert batch.prepared[0].has_text
+    preparer.close()
+    unready = PreparePool(f"sqlite:///{tmp_path / 'stories.db'}", 1).launch()
+    process = unready.workers[0].process
+    unready.close()
+    assert process is not None and not process.is_alive()
 
 
 def test_zero_workers_is_refused_for_a_pool():

@@ -61,7 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.read_sessions = read_sessions
             try:
                 if not reader:  # a reader holds no index: reads need none
-                    service.load()
+                    service.load()  # while the prepare workers start
+                    service.preparer.ready()
                 app_metrics.watch(service.caches.sizes)
                 yield
             finally:

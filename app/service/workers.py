@@ -274,13 +274,28 @@ class PreparePool:
         self.tasks: queue.Queue = queue.Queue()
         self.closing = threading.Event()
         self.workers = [_Worker(self, n) for n in range(workers)]
+        self._ready = False
+        self._ready_lock = threading.Lock()
 
     def start(self) -> PreparePool:
-        for worker in self.workers:  # all at once: each spends a second importing and loading the encoder
-            worker.launch()
+        return self.launch().wait_ready()
+
+    def launch(self) -> PreparePool:
+        """Start the processes, all at once (each spends seconds importing and loading the
+        encoder); the caller can do other work (a server rebuilds its caches) until
+        ``wait_ready``."""
         for worker in self.workers:
-            worker.wait_ready()
-            worker.thread.start()
+            worker.launch()
+        return self
+
+    def wait_ready(self) -> PreparePool:
+        """Once every process can take work, start feeding them (at most once)."""
+        with self._ready_lock:
+            if not self._ready:
+                for worker in self.workers:
+                    worker.wait_ready()
+                    worker.thread.start()
+                self._ready = True
         return self
 
     @property
@@ -297,7 +312,8 @@ class PreparePool:
         for _ in self.workers:
             self.tasks.put(None)
         for worker in self.workers:
-            worker.thread.join(timeout=10)
+            if worker.thread.ident is not None:  # never started if the pool was closed before it was ready
+                worker.thread.join(timeout=10)
             worker.stop()
 
 
@@ -307,8 +323,13 @@ class Preparer:
 
     def __init__(self, sessions: sessionmaker[Session], database_url: str, workers: int):
         self.sessions = sessions
-        self.pool = PreparePool(database_url, workers).start() if workers > 0 else None
+        self.pool = PreparePool(database_url, workers).launch() if workers > 0 else None
         self.parts = max(1, workers)
+
+    def ready(self) -> None:
+        """Wait until the worker processes can take work (they start in the background)."""
+        if self.pool is not None:
+            self.pool.wait_ready()
 
     def prepare(self, jobs: Sequence[Job]) -> list[Batch]:
         """Every job prepared; one ``Batch`` per share (each with its own snapshot)."""
@@ -317,6 +338,7 @@ class Preparer:
         shares = share_out(jobs, self.parts)
         if self.pool is None:
             return [prepare_groups(self.sessions, share) for share in shares]
+        self.pool.wait_ready()
         futures = [self.pool.submit(share) for share in shares]
         return [future.result() for future in futures]
 
