@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import httpx
@@ -66,6 +66,7 @@ def liveness_reads(_rng: random.Random) -> tuple[str, str]:
 async def read_for(url: str, pick, readers: int, seconds: float, seed: int) -> dict[str, list[float]]:
     latencies: dict[str, list[float]] = defaultdict(list)
     errors = [0]
+    failures: Counter[str] = Counter()
     rng = random.Random(seed)
     limits = httpx.Limits(max_connections=readers, max_keepalive_connections=readers)
     async with httpx.AsyncClient(base_url=url, timeout=60.0, limits=limits) as client:
@@ -75,14 +76,20 @@ async def read_for(url: str, pick, readers: int, seconds: float, seed: int) -> d
             while time.perf_counter() < deadline:
                 route, path = pick(rng)
                 began = time.perf_counter()
-                response = await client.get(path)
-                await response.aread()
+                try:
+                    response = await client.get(path)
+                    await response.aread()
+                except httpx.TransportError as err:  # counted and reported, not a latency
+                    failures[type(err).__name__] += 1
+                    continue
                 latencies[route].append(time.perf_counter() - began)
                 errors[0] += response.status_code != 200
 
         await asyncio.gather(*(reader() for _ in range(readers)))
     if errors[0]:
         print(f"  {errors[0]} requests did not answer 200")
+    if failures:
+        print(f"  requests that got no answer: {dict(failures)}")
     return latencies
 
 

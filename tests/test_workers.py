@@ -275,10 +275,12 @@ def test_a_server_whose_worker_is_killed_answers_503_for_those_articles_and_carr
 
 
 def _workers(pid: int) -> list:
-    """The server's prepare workers (not multiprocessing's resource tracker)."""
+    """The server's prepare workers: the children of its fork server (not multiprocessing's
+    resource tracker, nor the fork server itself)."""
     import psutil
 
-    return [p for p in psutil.Process(pid).children() if "spawn_main" in " ".join(p.cmdline())]
+    servers = [p for p in psutil.Process(pid).children() if "forkserver" in " ".join(p.cmdline())]
+    return [worker for server in servers for worker in server.children()]
 
 
 def _running(process) -> bool:

@@ -17,8 +17,10 @@ that: one dead worker breaks the pool and fails every pending task.)
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
+import multiprocessing.context
 import queue
 import signal
 import threading
@@ -134,6 +136,17 @@ def share_out(jobs: Sequence[Job], parts: int) -> list[list[list[Job]]]:
 
 
 # -- worker processes ----------------------------------------------------------------
+
+
+@functools.cache
+def _context() -> multiprocessing.context.BaseContext:
+    """Workers are forked from a fork server: a process of their own that imported this
+    module (the whole prepare pipeline) once, so a worker, first or restarted, is ready
+    after loading the encoder instead of importing everything again. Never a fork of
+    the server itself, whose threads a fork would copy mid-flight."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
 
 
 def _serve(connection: Connection, database_url: str) -> None:
@@ -270,7 +283,7 @@ class PreparePool:
         if workers < 1:
             raise ValueError("a prepare pool needs at least one worker (0 workers: prepare in the calling thread)")
         self.database_url = database_url
-        self.context = multiprocessing.get_context("spawn")  # no fork of a threaded server
+        self.context = _context()
         self.tasks: queue.Queue = queue.Queue()
         self.closing = threading.Event()
         self.workers = [_Worker(self, n) for n in range(workers)]
