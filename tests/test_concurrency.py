@@ -209,9 +209,9 @@ def test_deployments_in_two_schemas_of_one_database_do_not_share_the_assign_lock
         one, other = create_engine(first), create_engine(second)
         with one.connect() as holder, other.connect() as rival, one.connect() as replica:
             locks.hold(holder, locks.ASSIGN)
-            held = "SELECT pg_try_advisory_xact_lock(hashtextextended(current_schema(), :k))"
-            assert rival.execute(text(held), {"k": locks.ASSIGN}).scalar()  # another schema: free
-            assert not replica.execute(text(held), {"k": locks.ASSIGN}).scalar()  # the same schema: taken
+            free = text("SELECT pg_try_advisory_xact_lock(:key)")
+            assert rival.execute(free, {"key": locks.key(rival, locks.ASSIGN)}).scalar()  # another schema: free
+            assert not replica.execute(free, {"key": locks.key(replica, locks.ASSIGN)}).scalar()  # the same: taken
             assert locks.key(holder, locks.ASSIGN) != locks.key(rival, locks.ASSIGN)
             locks.release(holder, locks.ASSIGN)
         one.dispose()

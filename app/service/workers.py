@@ -351,7 +351,7 @@ class Preparer:
         shares = share_out(jobs, self.parts)
         if self.pool is None:
             return [prepare_groups(self.sessions, share) for share in shares]
-        self.pool.wait_ready()
+        self.ready()
         futures = [self.pool.submit(share) for share in shares]
         return [future.result() for future in futures]
 
