@@ -184,8 +184,11 @@ def _local_service(settings: Settings, stack: ExitStack):
         migrations.upgrade(engine)
     else:
         migrations.require_head(engine)
-    service = StoryService(make_sessionmaker(engine), horizon_days=settings.index_horizon_days)
+    service = StoryService(
+        make_sessionmaker(engine), horizon_days=settings.index_horizon_days, snapshot_path=settings.snapshot_path()
+    )
     service.load()
+    stack.callback(service.close)
     return service
 
 

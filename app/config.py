@@ -62,6 +62,15 @@ class Settings(BaseSettings):
             "leave the in-memory indexes (they stay readable; nothing joins them any more)."
         ),
     )
+    index_snapshot: str = Field(
+        "auto",
+        description=(
+            "File a writer keeps its in-memory index in between runs: written at shutdown, loaded at start instead "
+            "of replaying the window's articles, and only when the database confirms it (otherwise the start "
+            "rebuilds from the database). auto: beside a SQLite database file (`stories.db.index`), none on "
+            "PostgreSQL; off: none; else a path, one per replica."
+        ),
+    )
     workers: int = Field(
         default_factory=lambda: _cores(),
         ge=0,
@@ -111,7 +120,7 @@ class Settings(BaseSettings):
             return init_settings, env_settings, dotenv_settings
         return init_settings, env_settings, dotenv_settings, file_secret_settings
 
-    @field_validator("log_level", "log_format", "role", mode="before")
+    @field_validator("log_level", "log_format", "role", "index_snapshot", mode="before")
     @classmethod
     def _lower_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -151,6 +160,15 @@ class Settings(BaseSettings):
             return None
         path = self.database_url.split("///", 1)[-1]
         return None if path in ("", ":memory:") else Path(path)
+
+    def snapshot_path(self) -> Path | None:
+        """Where the index is kept between runs (``index_snapshot``), or None."""
+        if self.index_snapshot == "off":
+            return None
+        if self.index_snapshot != "auto":
+            return Path(self.index_snapshot)
+        database = self.sqlite_path()
+        return None if database is None else database.with_name(database.name + ".index")
 
     def check_exposure(self) -> None:
         """Refuse to serve anonymous writes on a non-loopback address unless told to."""

@@ -43,11 +43,13 @@ not, still follows its original as a near-duplicate.)
 
 from __future__ import annotations
 
+import gc
 import heapq
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -628,6 +630,10 @@ class StoryIndex:
         counted over every article at once."""
         if not articles:
             return
+        with _collector_paused():
+            self._add_many(articles)
+
+    def _add_many(self, articles: Sequence[StoredArticle]) -> None:
         n = len(articles)
         story_ids, slot = np.unique(np.fromiter((a.story_id for a in articles), np.int64, n), return_inverse=True)
         packed = [a.packed for a in articles]
@@ -885,12 +891,160 @@ class StoryIndex:
             self.article_story_[article_id] = survivor_id
             self.postings_.add(self._posting_terms(absorbed.members[article_id].features), survivor_id)
 
+    # -- snapshot --------------------------------------------------------------
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The index as flat arrays, no Python objects: a snapshot a process can write
+        beside the database and load at start (``from_arrays``) instead of replaying
+        every article of the window. Stories and their members keep their order; times
+        are microseconds since the epoch."""
+        stories = list(self.stories_.values())
+        members = [(article_id, m) for s in stories for article_id, m in s.members.items()]
+        sums = [s.sums[name] for s in stories for name in FIELDS]
+        packed = [m.packed for _, m in members]
+        arrays = {
+            "clock": np.array([-1 if self.clock_ is None else _micros(self.clock_)], dtype=np.int64),
+            "counters": np.array([self.evictions_, self._left_since_compacted], dtype=np.int64),
+            "story_ids": np.array([s.id for s in stories], dtype=np.int64),
+            "story_first": np.array([_micros(s.first) for s in stories], dtype=np.int64),
+            "story_last": np.array([_micros(s.last) for s in stories], dtype=np.int64),
+            "story_meaning": np.array([s.meaning for s in stories], dtype=np.float32).reshape(-1, DIMENSIONS),
+            "story_members": np.array([len(s.members) for s in stories], dtype=np.int64),
+            "sum_lengths": np.array([x.nnz for x in sums], dtype=np.int64),
+            "sum_indices": _joined([x.indices for x in sums], np.int32),
+            "sum_data": _joined([x.data for x in sums], np.float64),
+            "member_ids": np.array([a for a, _ in members], dtype=np.int64),
+            "member_published": np.array([_micros(m.published_at) for _, m in members], dtype=np.int64),
+            "member_lengths": np.array([len(p.indices) for p in packed], dtype=np.int64),
+            "member_ends": np.array([p.ends for p in packed], dtype=np.int64).reshape(-1, 2),
+            "member_indices": _joined([p.indices for p in packed], np.int32),
+            "member_data": _joined([p.data for p in packed], np.float32),
+            "duplicate_ids": np.array(list(self.duplicate_root_), dtype=np.int64),
+            "duplicate_roots": np.array(list(self.duplicate_root_.values()), dtype=np.int64),
+        }
+        for prefix, frequencies in (("df", self.df_), ("archive", self.archive_)):
+            n_docs, terms, counts = frequencies.to_counts()
+            arrays |= {f"{prefix}_docs": np.array([n_docs]), f"{prefix}_terms": terms, f"{prefix}_counts": counts}
+        arrays |= {f"near_{k}": v for k, v in self.near_duplicates_.to_arrays().items()}
+        arrays |= {f"postings_{k}": v for k, v in self.postings_.to_arrays().items()}
+        return arrays
+
+    @classmethod
+    def from_arrays(
+        cls, arrays: Mapping[str, np.ndarray], params: AssignParams | None = None, horizon_days: float | None = None
+    ) -> StoryIndex:
+        """The index ``to_arrays`` wrote, under ``params`` and ``horizon_days`` (the
+        caller checks they are the ones it was written under). Raises ``ValueError`` on
+        arrays that do not fit together, so a damaged snapshot is never half loaded."""
+        with _collector_paused():
+            return cls._from_arrays(arrays, params, horizon_days)
+
+    @classmethod
+    def _from_arrays(
+        cls, arrays: Mapping[str, np.ndarray], params: AssignParams | None, horizon_days: float | None
+    ) -> StoryIndex:
+        index = cls(params, horizon_days)
+        story_ids, counts = arrays["story_ids"], arrays["story_members"]
+        n, m = len(story_ids), len(arrays["member_ids"])
+        sum_lengths, member_lengths, ends = arrays["sum_lengths"], arrays["member_lengths"], arrays["member_ends"]
+        if not (
+            len(arrays["story_first"]) == len(arrays["story_last"]) == len(counts) == n
+            and arrays["story_meaning"].shape == (n, DIMENSIONS)
+            and len(sum_lengths) == len(FIELDS) * n
+            and len(arrays["sum_indices"]) == len(arrays["sum_data"]) == sum_lengths.sum()
+            and int(counts.sum()) == m == len(arrays["member_published"]) == len(member_lengths)
+            and ends.shape == (m, 2)
+            and len(arrays["member_indices"]) == len(arrays["member_data"]) == member_lengths.sum()
+            and len(arrays["duplicate_ids"]) == len(arrays["duplicate_roots"])
+        ):
+            raise ValueError("index arrays do not fit together (lengths)")
+        if ((ends[:, 0] < 0) | (ends[:, 0] > ends[:, 1]) | (ends[:, 1] > member_lengths)).any():
+            raise ValueError("index arrays hold member field bounds outside their vectors")
+        for name in ("sum_indices", "member_indices"):
+            if len(arrays[name]) and not 0 <= int(arrays[name].min()) <= int(arrays[name].max()) < N_FEATURES:
+                raise ValueError(f"index arrays hold term indices outside [0, {N_FEATURES})")
+        sum_indices, sum_data = arrays["sum_indices"], arrays["sum_data"]
+        member_indices, member_data = arrays["member_indices"].astype(np.int32), arrays["member_data"]
+        meaning = arrays["story_meaning"].astype(np.float32)
+        sum_bounds = np.concatenate([[0], np.cumsum(sum_lengths)]).tolist()
+        bounds = np.concatenate([[0], np.cumsum(member_lengths)]).tolist()
+        published = _datetimes(arrays["member_published"])
+        members = [
+            _Member(at, PackedFeatures(member_indices[a:b], member_data[a:b], (e0, e1)))
+            for at, a, b, (e0, e1) in zip(published, bounds, bounds[1:], ends.tolist())
+        ]
+        member_ids = arrays["member_ids"].tolist()
+        firsts, lasts = _datetimes(arrays["story_first"]), _datetimes(arrays["story_last"])
+        at = 0
+        for k, (story_id, count) in enumerate(zip(story_ids.tolist(), counts.tolist())):
+            sums = {
+                name: _Sum.of(
+                    sum_indices[sum_bounds[3 * k + f] : sum_bounds[3 * k + f + 1]],
+                    sum_data[sum_bounds[3 * k + f] : sum_bounds[3 * k + f + 1]],
+                )
+                for f, name in enumerate(FIELDS)
+            }
+            story = _Story(story_id, firsts[k], lasts[k], sums, meaning[k])
+            story.members = dict(zip(member_ids[at : at + count], members[at : at + count]))
+            at += count
+            index.stories_[story_id] = story
+            index._spans.set(story)
+            if horizon_days is not None:
+                index._expiry.append((story.last, story_id))
+        heapq.heapify(index._expiry)
+        index.article_story_ = dict(zip(member_ids, np.repeat(story_ids, counts).tolist()))
+        index.duplicate_root_ = dict(zip(arrays["duplicate_ids"].tolist(), arrays["duplicate_roots"].tolist()))
+        clock = int(arrays["clock"][0])
+        index.clock_ = None if clock < 0 else _datetimes(arrays["clock"])[0]
+        index.evictions_, index._left_since_compacted = (int(v) for v in arrays["counters"])
+        index.df_ = DocumentFrequencies.from_counts(int(arrays["df_docs"][0]), arrays["df_terms"], arrays["df_counts"])
+        index.archive_ = DocumentFrequencies.from_counts(
+            int(arrays["archive_docs"][0]), arrays["archive_terms"], arrays["archive_counts"]
+        )
+        index.near_duplicates_ = NearDuplicateIndex.from_arrays(
+            {k.removeprefix("near_"): v for k, v in arrays.items() if k.startswith("near_")}
+        )
+        index.postings_ = StoryPostings.from_arrays({"keys": arrays["postings_keys"]})
+        return index
+
     def centrality(self, story_id: int) -> dict[int, float] | None:
         """``member_centrality`` of a story in the index; None for a story outside it."""
         story = self.stories_.get(story_id)
         if story is None:
             return None
         return member_centrality({a: m.packed for a, m in story.members.items()}, self.df_, story.sums)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(at: datetime) -> int:
+    """Microseconds since the epoch: a time exactly, as one integer."""
+    return (at - _EPOCH) // _MICROSECOND
+
+
+def _datetimes(micros: np.ndarray) -> list[datetime]:
+    """Inverse of ``_micros`` for many (UTC datetimes)."""
+    return [at.replace(tzinfo=UTC) for at in micros.astype("datetime64[us]").tolist()]
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Build many objects without the cyclic garbage collector: it would walk the growing
+    heap again and again while a bulk load makes hundreds of thousands of members (five
+    times the load's own cost). None of them form cycles; it resumes as it was."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype=dtype)
 
 
 def member_centrality(

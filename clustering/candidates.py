@@ -188,6 +188,35 @@ class NearDuplicateIndex:
         self._used = len(self.ids_)
         self.row_of_ = dict(zip(self.ids_.tolist(), range(self._used)))
 
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The index as flat arrays (``from_arrays`` reads them back): signatures and ids
+        of the rows in use, and the sorted band keys with their rows."""
+        self._merge_pending()
+        return {
+            "signatures": self.signatures_[: self._used],
+            "ids": self.ids_[: self._used],
+            "keys": self._keys,
+            "key_rows": self._key_rows,
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], threshold: float = LSH_THRESHOLD) -> NearDuplicateIndex:
+        """An index as ``to_arrays`` gave it; refuses arrays that do not fit together."""
+        made = cls(threshold)
+        signatures, ids = arrays["signatures"], arrays["ids"]
+        keys, key_rows = arrays["keys"], arrays["key_rows"]
+        if signatures.shape != (len(ids), NUM_PERM) or len(keys) != len(key_rows):
+            raise ValueError("near-duplicate arrays do not fit together (shapes)")
+        if len(key_rows) and not 0 <= int(key_rows.min()) <= int(key_rows.max()) < len(ids):
+            raise ValueError("near-duplicate band keys point outside the signature rows")
+        made.signatures_ = signatures.astype(np.uint32)
+        made.ids_ = ids.astype(np.int64)
+        made._used = len(ids)
+        made._keys, made._key_rows = keys.astype(np.uint64), key_rows.astype(np.int32)
+        live = np.flatnonzero(made.ids_ >= 0)
+        made.row_of_ = dict(zip(made.ids_[live].tolist(), live.tolist()))
+        return made
+
     def _colliding_rows(self, values: np.ndarray) -> np.ndarray:
         keys = band_keys(values, self.bands, self.rows)[0]
         left = np.searchsorted(self._keys, keys, side="left")
@@ -284,6 +313,20 @@ class StoryPostings:
         present = at < len(self._keys)
         present[present] = self._keys[at[present]] == keys[present]
         self._keys = np.insert(self._keys, at[~present], keys[~present])
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The pairs as one sorted array (``from_arrays`` reads it back)."""
+        self._merge_pending()
+        return {"keys": self._keys}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> StoryPostings:
+        keys = arrays["keys"].astype(np.int64)
+        if len(keys) > 1 and not (keys[1:] > keys[:-1]).all():
+            raise ValueError("posting keys must be sorted and distinct")
+        made = cls()
+        made._keys = keys
+        return made
 
     def lookup(self, terms: np.ndarray, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The live stories posted under each of ``terms``, as two aligned arrays: the

@@ -714,3 +714,63 @@ def test_a_moved_article_takes_its_meaning_with_it(index):
         add(built, article_id, story_id, article)
     for story_id in (100, 200):
         np.testing.assert_allclose(index.stories_[story_id].meaning, built.stories_[story_id].meaning, atol=1e-3)
+
+
+# -- the index as arrays (a snapshot) ----------------------------------------------
+
+
+def _held(index: StoryIndex) -> StoryIndex:
+    """A 30-day window after ``_stream``, a takedown and a story that left."""
+    for article_id, story_id, at, article, duplicate_of in _stream():
+        add(index, article_id, story_id, article, at, duplicate_of)
+    remove(index, 3, BRIDGE_COURIER)
+    add(index, 11, 600, ("Vellmont mill site sold", MILL[1][:400]), T0 + timedelta(days=35))
+    remove(index, 2, ORCHESTRA)  # a removed row the near-duplicate arrays still hold
+    return index
+
+
+def test_an_index_read_back_from_its_arrays_holds_and_decides_the_same():
+    held = _held(StoryIndex(horizon_days=30))
+    assert held.evictions_ == 1 and set(held.stories_) == {200, 400, 500, 600}
+    assert (held.near_duplicates_.to_arrays()["ids"] == -1).any()
+    read = StoryIndex.from_arrays(held.to_arrays(), horizon_days=30)
+    assert _state(read) == _state(held)
+    assert read.evictions_ == held.evictions_ and read.archive_.n_docs_ == held.archive_.n_docs_
+    for sid, story in held.stories_.items():
+        for name in story.sums:
+            assert read.stories_[sid].sums[name].data.tolist() == story.sums[name].data.tolist()
+        assert read.stories_[sid].meaning.tolist() == story.meaning.tolist()
+        for article_id, member in story.members.items():
+            got = read.stories_[sid].members[article_id]
+            assert got.published_at == member.published_at and got.packed.ends == member.packed.ends
+            assert got.packed.indices.tolist() == member.packed.indices.tolist()
+    later = T0 + timedelta(days=36)
+    for article in (BRIDGE_RADIO, FERRY, GAZETTE_COPY, MILL, ORCHESTRA):
+        assert assign(read, article, later) == assign(held, article, later)
+    for each in (read, held):  # and both go on alike
+        add(each, 12, 600, MILL, later)
+        remove(each, 11, None)
+        each.move(9, 600, None)
+    assert _state(read) == _state(held)
+
+
+def test_an_empty_index_reads_back_empty():
+    read = StoryIndex.from_arrays(StoryIndex().to_arrays())
+    assert not read.stories_ and read.clock_ is None and read.df_.n_docs_ == 0
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda a: a.update(member_ids=a["member_ids"][:-1]),
+        lambda a: a.update(sum_indices=a["sum_indices"] + 2**30),
+        lambda a: a.update(member_ends=a["member_ends"] + 10_000),
+        lambda a: a.update(near_key_rows=a["near_key_rows"] + 10_000),
+        lambda a: a.update(postings_keys=a["postings_keys"][::-1]),
+    ],
+)
+def test_arrays_that_do_not_fit_together_are_refused(damage):
+    arrays = _held(StoryIndex(horizon_days=30)).to_arrays()
+    damage(arrays)
+    with pytest.raises(ValueError):
+        StoryIndex.from_arrays(arrays, horizon_days=30)

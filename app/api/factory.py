@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 horizon_days=settings.index_horizon_days,
                 read_sessions=read_sessions,
                 preparer=Preparer(read_sessions, settings.database_url, 0 if reader else settings.workers),
+                snapshot_path=None if reader else settings.snapshot_path(),
             )
             app.state.settings = settings
             app.state.service = service

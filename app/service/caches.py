@@ -20,11 +20,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy import Row
 from sqlalchemy.orm import Session, object_session
 
+from app.service import snapshot
 from app.store import crud
 from app.store.models import Article
 from clustering import embed, fingerprint
@@ -178,15 +180,48 @@ class Caches:
         index.settle()
         with self.index_lock:
             self.index = index
-        self.last_article_id = max(last, crud.last_article_id(session=session))
-        self.reshapes_seen = crud.reshapes(session=session)
-        self.evictions_stored = index.evictions_
+        self._restarted(
+            session, max(last, crud.last_article_id(session=session)), crud.reshapes(session=session), index.evictions_
+        )
+        _return_free_memory()
+        log.info("caches rebuilt: %d articles, %d stories", *self._held())
+
+    def start(self, session: Session, snapshot_path: Path | None = None) -> None:
+        """Fill the caches at start: from the index kept in ``snapshot_path`` when it may
+        be trusted (``app.service.snapshot``), caught up with what was stored after it;
+        else rebuilt from the database."""
+        found = snapshot.read(snapshot_path, self.index, session=session) if snapshot_path is not None else None
+        if found is None:
+            self.rebuild(session)
+            return
+        index, mark = found
+        with self.index_lock:
+            self.index = index
+        self._restarted(session, mark.last_article_id, mark.reshapes, mark.evictions_stored)
+        self.catch_up(session)
+        log.info("caches loaded from %s: %d articles, %d stories", snapshot_path, *self._held())
+
+    def save(self, session: Session, snapshot_path: Path) -> None:
+        """Keep the index in ``snapshot_path`` for the next start. The caller holds the
+        write lock, so the index is level with ``last_article_id``."""
+        with self.index_lock:
+            mark = snapshot.Mark(self.last_article_id, self.reshapes_seen, self.evictions_stored)
+            snapshot.write(snapshot_path, self.index, mark, session=session)
+        log.info("index kept in %s: %d articles, %d stories", snapshot_path, *self._held())
+
+    def _held(self) -> tuple[int, int]:
+        return len(self.index.article_story_), len(self.index.stories_)
+
+    def _restarted(self, session: Session, last_article_id: int, reshapes: int, evictions_stored: int) -> None:
+        """Bookkeeping of caches whose index was just made whole up to ``last_article_id``."""
+        self.last_article_id = last_article_id
+        self.reshapes_seen = reshapes
+        self.evictions_stored = evictions_stored
         self.digests.clear()
         self.sources.clear()
         self.sources_floor = self.last_article_id
+        forward = dict(crud.merged_pairs(session=session))
         self.editorial = Editorial.from_corrections(crud.correction_facts(session=session), forward)
-        _return_free_memory()
-        log.info("caches rebuilt: %d articles, %d stories", len(index.article_story_), len(index.stories_))
 
     @staticmethod
     def replay(index: StoryIndex, article: Article) -> None:

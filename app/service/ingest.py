@@ -25,11 +25,13 @@ import dataclasses
 import logging
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -127,12 +129,14 @@ class StoryService:
         *,
         read_sessions: sessionmaker[Session] | None = None,
         preparer: Preparer | None = None,
+        snapshot_path: Path | None = None,
     ):
         self.sessions = sessions
         self.read_sessions = read_sessions or sessions
         self.metrics = metrics or Metrics()
         self.preparer = preparer or Preparer(self.read_sessions, "", 0)
         self.caches = Caches(horizon_days)
+        self.snapshot_path = snapshot_path  # where the index is kept between runs (``app.service.snapshot``)
         self.lock = threading.Lock()  # the write step, in this process
         self._waiting: list[_Request] = []  # requests waiting for the write step
         self._waiting_lock = threading.Lock()
@@ -161,7 +165,11 @@ class StoryService:
                     f"database signatures use fingerprint scheme {stored}, this build uses "
                     f"{fingerprint.SCHEME}: re-fingerprint the data or run a matching build"
                 )
+            if crud.get_setting(session=session, key="database_id") is None:  # names it to the index kept beside it
+                crud.put_setting(session=session, key="database_id", value={"id": uuid.uuid4().hex})
+            snapshot_path = self.snapshot_path  # no longer to be trusted once stored forms are dropped below
             if crud.get_setting(session=session, key="term_scheme") != TERM_SCHEME:
+                snapshot_path = None
                 # Counts of other terms would skew every IDF, and vectors of other terms
                 # match nothing: both are made again, as on a new database.
                 if crud.delete_term_archive(session=session):
@@ -170,15 +178,24 @@ class StoryService:
                     log.warning("stored term vectors were made under another term scheme: they are made again")
                 crud.put_setting(session=session, key="term_scheme", value=TERM_SCHEME)
             if crud.get_setting(session=session, key="embedding_scheme") != embed.EMBEDDING_SCHEME:
+                snapshot_path = None
                 # Vectors of another encoder are not comparable: each is made again on load.
                 if crud.forget_embeddings(session=session):
                     log.warning("stored embeddings were made by another encoder: they are made again")
                 crud.put_setting(session=session, key="embedding_scheme", value=embed.EMBEDDING_SCHEME)
-            self.caches.rebuild(session)
+            self.caches.start(session, snapshot_path)
         self.ready = True
 
     def close(self) -> None:
+        """Stop the prepare workers, and keep the index for the next start (when this
+        process holds one and has somewhere to keep it)."""
         self.preparer.close()
+        if self.ready and self.snapshot_path is not None:
+            with self.lock, self.read_sessions() as session:
+                try:
+                    self.caches.save(session, self.snapshot_path)
+                except OSError as error:  # the next start rebuilds from the database
+                    log.warning("index not kept in %s: %s", self.snapshot_path, error)
 
     # -- writes ----------------------------------------------------------------
 

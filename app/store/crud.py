@@ -347,6 +347,19 @@ def last_article_id(*, session: Session) -> int:
     return session.scalar(select(func.max(Article.id))) or 0
 
 
+def article_ledger(*, session: Session, up_to: int) -> list[int]:
+    """[count, sum of ids, sum of story ids] of the articles with an id up to ``up_to``:
+    what a copy of the index made from them must still match (``app.service.snapshot``)."""
+    row = session.execute(
+        select(
+            func.count(Article.id),
+            func.coalesce(func.sum(Article.id), 0),
+            func.coalesce(func.sum(Article.cluster_id), 0),
+        ).where(Article.id <= up_to)
+    ).one()
+    return [int(value) for value in row]
+
+
 def forget_embeddings(*, session: Session) -> int:
     """Clear every stored embedding (they are made again when loaded); returns how many."""
     return session.execute(update(Article).where(Article.embedding.is_not(None)).values(embedding=None)).rowcount
