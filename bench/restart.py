@@ -1,17 +1,23 @@
-"""Restart: time from process start to ``/readyz`` 200 with N articles stored, and RSS then.
+"""Restart: time from process start to ``/readyz`` 200 with N articles stored, and RSS then,
+rebuilding the index from the database and loading the index kept at the last shutdown.
 
     python -m bench.seed --db /tmp/stored-100k.db --stored 100000
     python -m bench.restart --db /tmp/stored-100k.db --runs 3
 
 Each run starts a real ``stories serve`` on the stored database (loopback), measures the
-wall time from ``Popen`` to the first ``/readyz`` 200 (imports, migration check, rebuilding
-the in-memory caches from the database), reads the server's RSS with psutil once ready,
-and stops it with SIGTERM. Median of ``--runs``.
+wall time from ``Popen`` to the first ``/readyz`` 200 (imports, migration check, filling
+the in-memory caches), reads the server's RSS with psutil once ready, and stops it with
+SIGTERM, timing the stop (a server that keeps its index writes it then). The two ways
+to start take turns in every run: ``STORIES_INDEX_SNAPSHOT=off`` (every window article
+replayed from the database) and a kept index (``app.service.snapshot``), written by one
+unmeasured start and stop first. Medians of ``--runs``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sqlite3
 import tempfile
 import time
@@ -26,19 +32,23 @@ from bench.report import print_header, spread  # noqa: E402
 from tests.servers import Server  # noqa: E402
 
 START_TIMEOUT = 1800.0
+STOP_TIMEOUT = 600.0
 
 
-def restart(db: Path, log: Path, timeout: float = START_TIMEOUT) -> tuple[float, int]:
-    """(seconds to ready, RSS in bytes once ready) of one start."""
-    server = Server(f"sqlite:///{db}", log)
+def restart(db: Path, log: Path, snapshot: str, timeout: float = START_TIMEOUT) -> tuple[float, int, float]:
+    """(seconds to ready, RSS in bytes once ready, seconds to stop) of one start."""
+    server = Server(f"sqlite:///{db}", log, index_snapshot=snapshot)
     began = time.perf_counter()
     server.start(timeout=timeout)
     seconds = time.perf_counter() - began
     try:
         rss = psutil.Process(server.process.pid).memory_info().rss
     finally:
-        server.stop()
-    return seconds, rss
+        began = time.perf_counter()
+        os.kill(server.process.pid, signal.SIGTERM)
+        server.process.wait(timeout=STOP_TIMEOUT)
+        stopped = time.perf_counter() - began
+    return seconds, rss, stopped
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -51,16 +61,33 @@ def main(argv: list[str] | None = None) -> None:
     print_header("restart to ready")
     with sqlite3.connect(args.db) as connection:
         stored = connection.execute("SELECT count(*) FROM articles").fetchone()[0]
-    print(f"{stored} articles stored; {args.runs} runs", flush=True)
-    seconds, rss = [], []
+    print(f"{stored} articles stored; {args.runs} runs of each way to start", flush=True)
+    measured: dict[str, dict[str, list[float]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-restart-") as tmp:
+        kept = Path(tmp) / "stories.index"
+        ways = {"rebuilt from the database": "off", "loaded from the kept index": str(kept)}
+        _, _, stopped = restart(args.db, Path(tmp) / "serve.log", str(kept))
+        print(f"  kept the index: {kept.stat().st_size / 2**20:.0f} MiB, written in a stop of {stopped:.1f} s")
         for run in range(args.runs):
-            s, r = restart(args.db, Path(tmp) / "serve.log")
-            seconds.append(s)
-            rss.append(r / 2**20)
-            print(f"  run {run + 1}: ready in {s:.1f} s, RSS {r / 2**20:.0f} MiB", flush=True)
-    print(f"\nready (/readyz 200) after {spread(seconds)} s (goal <= 15 s with 1M stored)")
-    print(f"RSS once ready: {spread(rss, 0)} MiB (goal <= 1536 MiB with 1M stored)")
+            for way, snapshot in ways.items():
+                s, r, stop = restart(args.db, Path(tmp) / "serve.log", snapshot)
+                row = measured.setdefault(way, {"ready": [], "rss": [], "stop": []})
+                row["ready"].append(s)
+                row["rss"].append(r / 2**20)
+                row["stop"].append(stop)
+                print(
+                    f"  run {run + 1}, {way}: ready in {s:.1f} s, RSS {r / 2**20:.0f} MiB, stop {stop:.1f} s",
+                    flush=True,
+                )
+    print()
+    for way, row in measured.items():
+        print(f"{way}:")
+        print(f"  ready (/readyz 200) after {spread(row['ready'])} s (goal <= 15 s with 1M stored)")
+        print(f"  RSS once ready: {spread(row['rss'], 0)} MiB (goal <= 1000 MiB with 1M stored)")
+        print(f"  stop (SIGTERM to exit): {spread(row['stop'])} s")
+    rebuilt, loaded = (measured[way]["ready"] for way in ways)
+    ratios = sorted(b / a for a, b in zip(rebuilt, loaded))
+    print(f"loaded / rebuilt, run by run: {', '.join(f'{r:.2f}' for r in ratios)}")
 
 
 if __name__ == "__main__":

@@ -964,8 +964,8 @@ class StoryIndex:
             if len(arrays[name]) and not 0 <= int(arrays[name].min()) <= int(arrays[name].max()) < N_FEATURES:
                 raise ValueError(f"index arrays hold term indices outside [0, {N_FEATURES})")
         sum_indices, sum_data = arrays["sum_indices"], arrays["sum_data"]
-        member_indices, member_data = arrays["member_indices"].astype(np.int32), arrays["member_data"]
-        meaning = arrays["story_meaning"].astype(np.float32)
+        member_indices, member_data = arrays["member_indices"].astype(np.int32, copy=False), arrays["member_data"]
+        meaning = arrays["story_meaning"].astype(np.float32, copy=False)
         sum_bounds = np.concatenate([[0], np.cumsum(sum_lengths)]).tolist()
         bounds = np.concatenate([[0], np.cumsum(member_lengths)]).tolist()
         published = _datetimes(arrays["member_published"])

@@ -209,10 +209,10 @@ class NearDuplicateIndex:
             raise ValueError("near-duplicate arrays do not fit together (shapes)")
         if len(key_rows) and not 0 <= int(key_rows.min()) <= int(key_rows.max()) < len(ids):
             raise ValueError("near-duplicate band keys point outside the signature rows")
-        made.signatures_ = signatures.astype(np.uint32)
-        made.ids_ = ids.astype(np.int64)
+        made.signatures_ = signatures.astype(np.uint32, copy=False)
+        made.ids_ = ids.astype(np.int64, copy=False)
         made._used = len(ids)
-        made._keys, made._key_rows = keys.astype(np.uint64), key_rows.astype(np.int32)
+        made._keys, made._key_rows = keys.astype(np.uint64, copy=False), key_rows.astype(np.int32, copy=False)
         live = np.flatnonzero(made.ids_ >= 0)
         made.row_of_ = dict(zip(made.ids_[live].tolist(), live.tolist()))
         return made
@@ -321,7 +321,7 @@ class StoryPostings:
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> StoryPostings:
-        keys = arrays["keys"].astype(np.int64)
+        keys = arrays["keys"].astype(np.int64, copy=False)
         if len(keys) > 1 and not (keys[1:] > keys[:-1]).all():
             raise ValueError("posting keys must be sorted and distinct")
         made = cls()

@@ -199,6 +199,7 @@ class Caches:
             self.index = index
         self._restarted(session, mark.last_article_id, mark.reshapes, mark.evictions_stored)
         self.catch_up(session)
+        _return_free_memory()
         log.info("caches loaded from %s: %d articles, %d stories", snapshot_path, *self._held())
 
     def save(self, session: Session, snapshot_path: Path) -> None:
