@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
@@ -204,6 +205,13 @@ UNSAFE_ATTRIBUTES = {"load", "loads", "unsafe_load", "read_pickle", "full_load"}
 UNSAFE_OWNERS = {"np", "numpy", "yaml", "torch", "pd", "pandas"}
 
 
+def _refuses_pickles(call: ast.Call) -> bool:
+    """``np.load(..., allow_pickle=False)``: NumPy arrays only, written out in the call."""
+    return any(
+        k.arg == "allow_pickle" and isinstance(k.value, ast.Constant) and k.value.value is False for k in call.keywords
+    )
+
+
 def _unsafe_uses(path: Path, root: Path = ROOT) -> list[str]:
     found = []
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
@@ -220,6 +228,7 @@ def _unsafe_uses(path: Path, root: Path = ROOT) -> list[str]:
                 and func.attr in UNSAFE_ATTRIBUTES
                 and isinstance(func.value, ast.Name)
                 and func.value.id in UNSAFE_OWNERS
+                and not _refuses_pickles(node)
             ):
                 found.append(f"{func.value.id}.{func.attr}(...)")
     return [f"{path.relative_to(root)}: {use}" for use in found]
@@ -234,11 +243,18 @@ def test_the_code_inspection_sees_each_kind_of_unsafe_use(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text(
         "import pickle\nfrom joblib import load\nimport numpy as np\nimport yaml\n"
-        "np.load('f', allow_pickle=True)\nyaml.load(s)\neval('1')\n"
+        "np.load('f', allow_pickle=True)\nnp.load('g', allow_pickle=False)\nnp.load('h')\nyaml.load(s)\neval('1')\n"
     )
     assert _unsafe_uses(sample, tmp_path) == [
         f"sample.py: {use}"
-        for use in ("import pickle", "from joblib import ...", "np.load(...)", "yaml.load(...)", "eval(...)")
+        for use in (
+            "import pickle",
+            "from joblib import ...",
+            "np.load(...)",
+            "np.load(...)",
+            "yaml.load(...)",
+            "eval(...)",
+        )
     ]
 
 
@@ -254,7 +270,7 @@ class _Trap:
 
 def test_a_pickle_stored_as_a_signature_is_never_unpickled(tmp_path):
     database_url = f"sqlite:///{tmp_path / 'stories.db'}"
-    settings = Settings(database_url=database_url, api_key=None)
+    settings = Settings(database_url=database_url, api_key=None, index_snapshot="off")  # every start rebuilds
     armed, marker = tmp_path / "armed", tmp_path / "unpickled"
     pickle.loads(pickle.dumps(_Trap(armed), protocol=4))
     assert armed.exists()  # the trap works when something does unpickle it
@@ -270,5 +286,23 @@ def test_a_pickle_stored_as_a_signature_is_never_unpickled(tmp_path):
     with TestClient(create_app(settings)) as client:  # the caches are rebuilt from the database at start
         assert client.get(f"/v1/articles/{created['id']}").status_code == 200
         client.post("/v1/match", json={"text": BODY})
+
+    assert not marker.exists()
+
+
+def test_a_pickle_in_the_kept_index_is_never_unpickled(tmp_path):
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'stories.db'}", api_key=None)
+    marker = tmp_path / "unpickled"
+    with TestClient(create_app(settings)) as client:
+        created = client.post("/v1/articles", json={"url": "https://islandnews.example/k", "text": BODY}).json()
+    kept = settings.snapshot_path()
+    with np.load(kept, allow_pickle=False) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    arrays["story_ids"] = np.array([_Trap(marker)], dtype=object)  # saved as a pickle
+    with kept.open("wb") as out:
+        np.savez(out, **arrays)
+
+    with TestClient(create_app(settings)) as client:  # the kept index is refused: rebuilt from the database
+        assert client.app.state.service.index.story_of(created["id"]) == created["cluster_id"]
 
     assert not marker.exists()
