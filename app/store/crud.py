@@ -16,6 +16,7 @@ from sqlalchemy import (
     Row,
     and_,
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -349,13 +350,17 @@ def last_article_id(*, session: Session) -> int:
 
 def article_ledger(*, session: Session, up_to: int) -> list[int]:
     """[count, sum of ids, sum of story ids] of the articles with an id up to ``up_to``:
-    what a copy of the index made from them must still match (``app.service.snapshot``)."""
+    what a copy of the index made from them must still match (``app.service.snapshot``).
+    Written as sums over the whole table so SQLite reads its smallest covering index
+    (story id and row id), not every row: a range on the id would read the rows
+    themselves, ten times slower."""
+    kept = Article.id <= up_to
     row = session.execute(
         select(
-            func.count(Article.id),
-            func.coalesce(func.sum(Article.id), 0),
-            func.coalesce(func.sum(Article.cluster_id), 0),
-        ).where(Article.id <= up_to)
+            func.count(case((kept, 1))),
+            func.coalesce(func.sum(case((kept, Article.id))), 0),
+            func.coalesce(func.sum(case((kept, Article.cluster_id))), 0),
+        )
     ).one()
     return [int(value) for value in row]
 
