@@ -123,6 +123,10 @@ class AssignParams:
     max_far_candidates: int = 8
     max_postings: int = 8192
     event_gap_days: float | None = EVENT_GAP_DAYS
+    # A story beyond the window that an article scores at least this against, without
+    # joining it, takes the article's new story into its thread: the ongoing story back
+    # in the news months later. (Chosen on ``giveme5w1h/`` threads, docs/quality.md.)
+    thread_link_threshold: float = CALIBRATION["thread_link_threshold"]
     model: DecisionModel = DecisionModel(tuple(CALIBRATION["coef"]), CALIBRATION["intercept"])
     headline_threshold: float = CALIBRATION["headline"]["threshold"]
     headline_model: DecisionModel = DecisionModel(
@@ -144,12 +148,15 @@ class AssignParams:
             raise ValueError("max_far_candidates must not be negative (0 turns joins beyond the window off)")
         if self.max_postings < 1:
             raise ValueError("max_postings must be at least 1")
+        if not 0.0 < self.thread_link_threshold <= 1.0:
+            raise ValueError("thread_link_threshold must be in (0, 1]")
         if self.event_gap_days is not None and self.event_gap_days <= 0:
             raise ValueError("event_gap_days must be positive (None: a story is one event however long it runs)")
 
 
 # Which rule decided an assignment: a copy's original, the best story at the threshold,
-# none, a new event of a story that went quiet, of one beyond the window at the merge bar.
+# none, a new event of a story that went quiet, a new event of a story beyond the window
+# (at the merge bar, or at the thread link bar without joining it).
 Rule = Literal["near_duplicate", "join", "new", "new_event", "continued"]
 EXPLAINED = 3  # candidate stories an assignment keeps, with their features
 
@@ -578,6 +585,10 @@ class StoryIndex:
                 if self._quiet_since(story_id, published_at):
                     return Assignment(None, score, thread_of=story_id, rule="continued", **why)
                 return Assignment(story_id, score, rule="join", **why)
+            if not headline and beyond and beyond[0][1] >= self.params.thread_link_threshold:
+                story_id, score = beyond[0]
+                why = {**why, "threshold": self.params.thread_link_threshold, "candidates": far_explained}
+                return Assignment(None, score, thread_of=story_id, rule="continued", **why)
             return Assignment(None, ranked[0][1] if ranked else 0.0, rule="new", **why)
         same_event = [(sid, s) for sid, s in ranked if s >= threshold and not self._quiet_since(sid, published_at)]
         if not same_event:  # it belongs to a story that went quiet: a new event of it

@@ -191,6 +191,7 @@ def calibrate_articles(rows: list[dict], base: AssignParams) -> dict:
         "intercept": round(model.intercept, 6),
         "threshold": best,
         "merge_threshold": max(best, base.merge_threshold),
+        "thread_link_threshold": base.thread_link_threshold,
         "window_days": base.window_days,
         "time_scale_days": base.time_scale_days,
         "fitted_on": {"pairs": int(len(y)), "positives": int(y.sum()), "threshold_bcubed_f1": scores},

@@ -216,11 +216,28 @@ def test_write_up_that_retells_the_event_beyond_the_window_opens_a_story_in_its_
     assert decision.duplicate_of is None
 
 
-def test_story_beyond_the_window_is_continued_only_at_the_merge_threshold(index):
-    strict = StoryIndex(replace(index.params, merge_threshold=0.999))
+def test_story_beyond_the_window_is_continued_only_at_the_merge_or_the_link_threshold(index):
+    strict = StoryIndex(replace(index.params, merge_threshold=0.999, thread_link_threshold=0.999))
     add(strict, 1, 100, BRIDGE_GAZETTE)
     assert assign(strict, BRIDGE_COURIER, BEYOND_WINDOW).thread_of is None
     assert assign(index, BRIDGE_COURIER, BEYOND_WINDOW).thread_of == 100
+
+
+def test_a_related_story_beyond_the_window_takes_a_new_story_into_its_thread_at_the_link_threshold(index):
+    # The ferry vote months later shares the bridge story's mayor and town: not the same
+    # event, but scored against it at the link bar it continues its thread.
+    probe = StoryIndex(replace(index.params, thread_link_threshold=1e-9))
+    add(probe, 1, 100, BRIDGE_GAZETTE)
+    score = assign(probe, FERRY, BEYOND_WINDOW).score  # the ferry vote against the bridge story
+    assert 0.0 < score < index.params.threshold
+    linked = StoryIndex(replace(index.params, thread_link_threshold=score * 0.9))
+    apart = StoryIndex(replace(index.params, thread_link_threshold=min(1.0, score * 1.1)))
+    for each in (linked, apart):
+        add(each, 1, 100, BRIDGE_GAZETTE)
+    far = assign(linked, FERRY, BEYOND_WINDOW)
+    assert far.story_id is None and far.thread_of == 100 and far.rule == "continued"
+    assert far.threshold == linked.params.thread_link_threshold
+    assert assign(apart, FERRY, BEYOND_WINDOW).thread_of is None
 
 
 def test_story_in_the_window_is_preferred_to_one_beyond_it(index):
