@@ -988,13 +988,10 @@ class StoryIndex:
         firsts, lasts = _datetimes(arrays["story_first"]), _datetimes(arrays["story_last"])
         at = 0
         for k, (story_id, count) in enumerate(zip(story_ids.tolist(), counts.tolist())):
-            sums = {
-                name: _Sum.of(
-                    sum_indices[sum_bounds[3 * k + f] : sum_bounds[3 * k + f + 1]],
-                    sum_data[sum_bounds[3 * k + f] : sum_bounds[3 * k + f + 1]],
-                )
-                for f, name in enumerate(FIELDS)
-            }
+            sums = {}
+            for f, name in enumerate(FIELDS):  # a story's field sums lie one after another
+                a, b = sum_bounds[len(FIELDS) * k + f], sum_bounds[len(FIELDS) * k + f + 1]
+                sums[name] = _Sum.of(sum_indices[a:b], sum_data[a:b])
             story = _Story(story_id, firsts[k], lasts[k], sums, meaning[k])
             story.members = dict(zip(member_ids[at : at + count], members[at : at + count]))
             at += count

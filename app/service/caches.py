@@ -181,7 +181,11 @@ class Caches:
         with self.index_lock:
             self.index = index
         self._restarted(
-            session, max(last, crud.last_article_id(session=session)), crud.reshapes(session=session), index.evictions_
+            session,
+            max(last, crud.last_article_id(session=session)),
+            crud.reshapes(session=session),
+            index.evictions_,
+            forward,
         )
         _return_free_memory()
         log.info("caches rebuilt: %d articles, %d stories", *self._held())
@@ -213,15 +217,24 @@ class Caches:
     def _held(self) -> tuple[int, int]:
         return len(self.index.article_story_), len(self.index.stories_)
 
-    def _restarted(self, session: Session, last_article_id: int, reshapes: int, evictions_stored: int) -> None:
-        """Bookkeeping of caches whose index was just made whole up to ``last_article_id``."""
+    def _restarted(
+        self,
+        session: Session,
+        last_article_id: int,
+        reshapes: int,
+        evictions_stored: int,
+        forward: Mapping[int, int] | None = None,
+    ) -> None:
+        """Bookkeeping of caches whose index was just made whole up to ``last_article_id``
+        (``forward``: absorbed story -> survivor, when the caller has read it already)."""
         self.last_article_id = last_article_id
         self.reshapes_seen = reshapes
         self.evictions_stored = evictions_stored
         self.digests.clear()
         self.sources.clear()
         self.sources_floor = self.last_article_id
-        forward = dict(crud.merged_pairs(session=session))
+        if forward is None:
+            forward = dict(crud.merged_pairs(session=session))
         self.editorial = Editorial.from_corrections(crud.correction_facts(session=session), forward)
 
     @staticmethod
