@@ -6,8 +6,8 @@ rebuilding the index from the database and loading the index kept at the last sh
 
 Each run starts a real ``stories serve`` on the stored database (loopback), measures the
 wall time from ``Popen`` to the first ``/readyz`` 200 (imports, migration check, filling
-the in-memory caches), reads the server's RSS with psutil once ready, and stops it with
-SIGTERM, timing the stop (a server that keeps its index writes it then). The two ways
+the in-memory caches), reads the RSS of the server and of its prepare workers with
+psutil once ready, and stops it with SIGTERM, timing the stop (a server that keeps its index writes it then). The two ways
 to start take turns in every run: ``STORIES_INDEX_SNAPSHOT=off`` (every window article
 replayed from the database) and a kept index (``app.service.snapshot``), written by one
 unmeasured start and stop first. Medians of ``--runs``.
@@ -35,20 +35,23 @@ START_TIMEOUT = 1800.0
 STOP_TIMEOUT = 600.0
 
 
-def restart(db: Path, log: Path, snapshot: str, timeout: float = START_TIMEOUT) -> tuple[float, int, float]:
-    """(seconds to ready, RSS in bytes once ready, seconds to stop) of one start."""
+def restart(db: Path, log: Path, snapshot: str, timeout: float = START_TIMEOUT) -> tuple[float, int, int, float]:
+    """(seconds to ready, RSS in bytes once ready, RSS of its child processes then (the
+    prepare workers and their fork server), seconds to stop) of one start."""
     server = Server(f"sqlite:///{db}", log, index_snapshot=snapshot)
     began = time.perf_counter()
     server.start(timeout=timeout)
     seconds = time.perf_counter() - began
     try:
-        rss = psutil.Process(server.process.pid).memory_info().rss
+        process = psutil.Process(server.process.pid)
+        rss = process.memory_info().rss
+        children = sum(child.memory_info().rss for child in process.children(recursive=True))
     finally:
         began = time.perf_counter()
         os.kill(server.process.pid, signal.SIGTERM)
         server.process.wait(timeout=STOP_TIMEOUT)
         stopped = time.perf_counter() - began
-    return seconds, rss, stopped
+    return seconds, rss, children, stopped
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -66,17 +69,19 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-restart-") as tmp:
         kept = Path(tmp) / "stories.index"
         ways = {"rebuilt from the database": "off", "loaded from the kept index": str(kept)}
-        _, _, stopped = restart(args.db, Path(tmp) / "serve.log", str(kept))
+        _, _, _, stopped = restart(args.db, Path(tmp) / "serve.log", str(kept))
         print(f"  kept the index: {kept.stat().st_size / 2**20:.0f} MiB, written in a stop of {stopped:.1f} s")
         for run in range(args.runs):
             for way, snapshot in ways.items():
-                s, r, stop = restart(args.db, Path(tmp) / "serve.log", snapshot)
-                row = measured.setdefault(way, {"ready": [], "rss": [], "stop": []})
+                s, r, c, stop = restart(args.db, Path(tmp) / "serve.log", snapshot)
+                row = measured.setdefault(way, {"ready": [], "rss": [], "workers": [], "stop": []})
                 row["ready"].append(s)
                 row["rss"].append(r / 2**20)
+                row["workers"].append(c / 2**20)
                 row["stop"].append(stop)
                 print(
-                    f"  run {run + 1}, {way}: ready in {s:.1f} s, RSS {r / 2**20:.0f} MiB, stop {stop:.1f} s",
+                    f"  run {run + 1}, {way}: ready in {s:.1f} s, RSS {r / 2**20:.0f} MiB "
+                    f"(prepare workers {c / 2**20:.0f} MiB), stop {stop:.1f} s",
                     flush=True,
                 )
     print()
@@ -84,6 +89,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{way}:")
         print(f"  ready (/readyz 200) after {spread(row['ready'])} s (goal <= 15 s with 1M stored)")
         print(f"  RSS once ready: {spread(row['rss'], 0)} MiB (goal <= 1000 MiB with 1M stored)")
+        print(f"  prepare workers and their fork server, together: {spread(row['workers'], 0)} MiB")
         print(f"  stop (SIGTERM to exit): {spread(row['stop'])} s")
     rebuilt, loaded = (measured[way]["ready"] for way in ways)
     ratios = sorted(b / a for a, b in zip(rebuilt, loaded))

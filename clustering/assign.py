@@ -430,22 +430,26 @@ class StoryIndex:
         newest, then the lowest id), so the cost of scoring stays flat however many
         stories the index holds.
 
-        Finding them is bounded too: the key terms' postings are counted rarest first,
-        and a term whose postings would take the count past ``max_postings`` story ids is
-        left out (with the commoner ones after it), unless nothing was counted yet. A
-        term many stories share says little about which one is the article's, and
-        counting it would make every article cost more as the window fills.
+        Finding them is bounded too, before a single story id is read: the key terms
+        are taken rarest first by the postings they hold (``StoryPostings.counts``), and
+        a term whose postings would take the count past ``max_postings`` is left out
+        (with the commoner ones after it), unless nothing was taken yet. Only the terms
+        taken are looked up. A term many stories share says little about which one is
+        the article's, and reading its postings would make every article cost more as
+        the window fills.
         """
         terms = self._key_terms(feats)
-        position, stories = self.postings_.lookup(terms, self._spans.live)
-        lengths = np.bincount(position, minlength=len(terms))
-        order = np.argsort(lengths, kind="stable")  # rarest first; ties keep the key terms' order
-        order = order[lengths[order] > 0]
+        held = self.postings_.counts(terms)
+        order = np.argsort(held, kind="stable")  # rarest first; ties keep the key terms' order
+        order = order[held[order] > 0]
         if not len(order):
             return [], []
-        counted = np.cumsum(lengths[order])
+        counted = np.cumsum(held[order])
         chosen = order[: max(1, int(np.searchsorted(counted, self.params.max_postings, side="right")))]
-        hits = np.sort(stories[np.isin(position, chosen)])
+        _, stories = self.postings_.lookup(terms[chosen], self._spans.live)
+        if not len(stories):  # every story it found has left the index
+            return [], []
+        hits = np.sort(stories)
         starts = np.flatnonzero(np.r_[True, hits[1:] != hits[:-1]])
         ids, shared = hits[starts], np.diff(np.r_[starts, len(hits)])
         # Most shared first; ties: the newest, then the lowest id.

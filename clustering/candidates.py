@@ -328,6 +328,16 @@ class StoryPostings:
         made._keys = keys
         return made
 
+    def counts(self, terms: np.ndarray) -> np.ndarray:
+        """Pairs held under each of ``terms``: an upper bound of the live stories a
+        ``lookup`` finds (stories that left count until ``compact``), read without
+        gathering a single story id, so a budget can choose terms before the lookup."""
+        terms = np.asarray(terms, dtype=np.int64)
+        held = np.searchsorted(self._keys, (terms + 1) << 32) - np.searchsorted(self._keys, terms << 32)
+        if self._pending:
+            held += np.fromiter((len(self._pending.get(t, ())) for t in terms.tolist()), np.int64, len(terms))
+        return held
+
     def lookup(self, terms: np.ndarray, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The live stories posted under each of ``terms``, as two aligned arrays: the
         position in ``terms`` of each (term, story) pair and its story, pairs distinct,

@@ -791,3 +791,13 @@ def test_arrays_that_do_not_fit_together_are_refused(damage):
     damage(arrays)
     with pytest.raises(ValueError):
         StoryIndex.from_arrays(arrays, horizon_days=30)
+
+
+def test_an_article_whose_terms_find_only_stories_that_left_has_no_candidates():
+    index = StoryIndex(horizon_days=10)
+    add(index, 1, 100, BRIDGE_GAZETTE)
+    add(index, 2, 200, ORCHESTRA, at=T0 + timedelta(days=30))  # the bridge story leaves
+    feats, _ = prepared(BRIDGE_COURIER)
+    assert 100 not in index.stories_
+    ids, rows = index.pair_features(feats, T0 + timedelta(days=30))
+    assert ids == [] and len(rows) == 0
