@@ -76,6 +76,15 @@ def test_shutdown_keeps_the_index_and_the_next_start_loads_it(settings, kept, ca
     assert copy["duplicate_of"] == first[2]["id"] and copy["cluster_id"] == first[2]["cluster_id"]
 
 
+def test_a_file_left_half_written_by_a_killed_writer_is_deleted_at_the_next_shutdown(settings, kept):
+    kept.parent.mkdir(parents=True)
+    leftover = kept.with_name(f".{kept.name}.4242.partial")
+    leftover.write_bytes(b"PK\x03\x04 cut short")
+    with serve(settings) as client:
+        post(client, DAM)
+    assert kept.is_file() and not leftover.exists()
+
+
 def test_articles_stored_after_the_snapshot_are_caught_up_at_start(settings, caplog):
     with serve(settings) as client:
         dam = post(client, DAM)

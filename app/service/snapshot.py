@@ -24,7 +24,8 @@ the database, as without one, and the next shutdown writes a fresh file):
   (``StoryIndex.from_arrays``).
 
 The file is written at shutdown, under the write lock, to a temporary name first and
-then renamed over the old one, so a crash while writing leaves the previous file whole.
+then renamed over the old one, so a crash while writing leaves the previous file whole
+(and the next shutdown deletes what the crash left half written).
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ def write(path: Path, index: StoryIndex, mark: Mark, *, session: Session) -> Non
     arrays = index.to_arrays()
     arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in path.parent.glob(f".{path.name}.*.partial"):  # of a writer killed while writing
+        leftover.unlink(missing_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         with partial.open("wb") as out:
