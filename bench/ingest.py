@@ -55,6 +55,7 @@ class Run:
     rss_bytes: int
     stages: dict[str, float] = field(default_factory=dict)  # seconds summed over the run
     created: int = 0
+    kept_seconds: float | None = None  # the caches filled again from the index kept after the run
 
 
 def next_articles(count: int, *, start: datetime, days: float, seed: int = 5) -> list[ArticleIn]:
@@ -129,9 +130,26 @@ def one_run(
             if profiler is not None:
                 profiler.disable()
             rss = psutil.Process().memory_info().rss
-            return Run(len(articles) / seconds, load_seconds, rss, stage_sums(service), created)
+            run = Run(len(articles) / seconds, load_seconds, rss, stage_sums(service), created)
+            run.kept_seconds = kept_load_seconds(service, Path(tmp) / "stored.index")
+            return run
         finally:
             engine.dispose()
+
+
+def kept_load_seconds(service: StoryService, path: Path) -> float | None:
+    """Seconds to fill fresh caches from the index ``service`` keeps in ``path`` (written
+    first, as a shutdown writes it); None for a revision that keeps none."""
+    caches = service.caches
+    if not hasattr(caches, "save"):
+        return None
+    with service.lock, service.sessions.begin() as session:
+        caches.save(session, path)
+    fresh = type(caches)(caches.horizon_days)
+    with service.sessions.begin() as session:
+        began = time.perf_counter()
+        fresh.start(session, path)
+        return time.perf_counter() - began
 
 
 def measure(
@@ -154,11 +172,16 @@ def measure(
         results.append(run)
         if verbose:
             print(
-                f"  run {k + 1}: {run.articles_per_second:.1f} articles/s, caches loaded in {run.load_seconds:.1f} s, "
-                f"RSS {run.rss_bytes / 2**20:.0f} MiB, {run.created} created",
+                f"  run {k + 1}: {run.articles_per_second:.1f} articles/s, caches loaded in {run.load_seconds:.1f} s "
+                f"(from the kept index: {_seconds(run.kept_seconds)}), RSS {run.rss_bytes / 2**20:.0f} MiB, "
+                f"{run.created} created",
                 flush=True,
             )
     return results
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"
 
 
 def print_stages(runs: list[Run], articles: int) -> None:
