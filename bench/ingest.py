@@ -140,13 +140,17 @@ def one_run(
 def kept_load_seconds(service: StoryService, path: Path) -> float | None:
     """Seconds to fill fresh caches from the index ``service`` keeps in ``path`` (written
     first, as a shutdown writes it); None for a revision that keeps none."""
-    caches = service.caches
+    caches = getattr(service, "caches", None)
     if not hasattr(caches, "save"):
         return None
+    from app.service import snapshot  # a revision with ``Caches.save`` has it
+
     with service.lock, service.sessions.begin() as session:
         caches.save(session, path)
     fresh = type(caches)(caches.horizon_days)
     with service.sessions.begin() as session:
+        if snapshot.read(path, fresh.index, session=session) is None:  # not trusted: a start would rebuild
+            return None
         began = time.perf_counter()
         fresh.start(session, path)
         return time.perf_counter() - began

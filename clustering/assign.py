@@ -159,6 +159,9 @@ class AssignParams:
 # (at the merge bar, or at the thread link bar without joining it).
 Rule = Literal["near_duplicate", "join", "new", "new_event", "continued"]
 EXPLAINED = 3  # candidate stories an assignment keeps, with their features
+# Stories that may leave the index before their postings are dropped in one pass: at a
+# million stored (~7M pairs) a pass is a few tens of milliseconds.
+_COMPACT_AFTER = 1024
 
 
 @dataclass(frozen=True)
@@ -388,7 +391,7 @@ class StoryIndex:
         self.near_duplicates_ = NearDuplicateIndex()
         self.df_ = DocumentFrequencies()
         self.postings_ = StoryPostings()
-        self._left_since_compacted = 0  # stories evicted since the postings were last compacted
+        self._left_since_compacted = 0  # stories that left since the postings were last compacted
         self._spans = _Spans()
         # Dense scratch rows, zero between uses (the article's weighted fields, side by side).
         self._query = np.zeros(len(FIELDS) * N_FEATURES)
@@ -430,26 +433,32 @@ class StoryIndex:
         newest, then the lowest id), so the cost of scoring stays flat however many
         stories the index holds.
 
-        Finding them is bounded too, before a single story id is read: the key terms
-        are taken rarest first by the postings they hold (``StoryPostings.counts``), and
-        a term whose postings would take the count past ``max_postings`` is left out
-        (with the commoner ones after it), unless nothing was taken yet. Only the terms
-        taken are looked up. A term many stories share says little about which one is
-        the article's, and reading its postings would make every article cost more as
-        the window fills.
+        Finding them is bounded too: the key terms' postings are counted rarest first,
+        and a term whose postings would take the count past ``max_postings`` story ids is
+        left out (with the commoner ones after it), unless nothing was counted yet. A
+        term many stories share says little about which one is the article's, and
+        counting it would make every article cost more as the window fills. So a term
+        that certainly holds more than ``max_postings`` stories of the index (pairs
+        merged, less those of every story that left since the last compaction) is not
+        read at all: it could only be taken alone, as the rarest of all, and then every
+        term is read.
         """
         terms = self._key_terms(feats)
-        held = self.postings_.counts(terms)
-        order = np.argsort(held, kind="stable")  # rarest first; ties keep the key terms' order
-        order = order[held[order] > 0]
+        budget = self.params.max_postings
+        within = self.postings_.counts(terms) - self._left_since_compacted <= budget
+        position, stories = self.postings_.lookup(terms if within.all() else terms[within], self._spans.live)
+        lengths = np.bincount(position, minlength=int(within.sum()))
+        if not within.all() and not (lengths.any() and lengths[lengths > 0].min() <= budget):
+            within[:] = True  # the rarest term is a common one: taken alone, and only counting every term finds it
+            position, stories = self.postings_.lookup(terms, self._spans.live)
+            lengths = np.bincount(position, minlength=len(terms))
+        order = np.argsort(lengths, kind="stable")  # rarest first; ties keep the key terms' order
+        order = order[lengths[order] > 0]
         if not len(order):
             return [], []
-        counted = np.cumsum(held[order])
-        chosen = order[: max(1, int(np.searchsorted(counted, self.params.max_postings, side="right")))]
-        _, stories = self.postings_.lookup(terms[chosen], self._spans.live)
-        if not len(stories):  # every story it found has left the index
-            return [], []
-        hits = np.sort(stories)
+        counted = np.cumsum(lengths[order])
+        chosen = order[: max(1, int(np.searchsorted(counted, budget, side="right")))]
+        hits = np.sort(stories[np.isin(position, chosen)])
         starts = np.flatnonzero(np.r_[True, hits[1:] != hits[:-1]])
         ids, shared = hits[starts], np.diff(np.r_[starts, len(hits)])
         # Most shared first; ties: the newest, then the lowest id.
@@ -765,6 +774,7 @@ class StoryIndex:
         if not story.members:
             del self.stories_[story_id]
             self._spans.drop(story_id)
+            self._left()
             return member
         removed = member.features
         for name in FIELDS:
@@ -862,11 +872,18 @@ class StoryIndex:
                 self.duplicate_root_.pop(article_id, None)
                 self.near_duplicates_.remove(article_id)
                 self.archive_.add(member.packed.terms)
-            self._left_since_compacted += 1
-        if self._left_since_compacted > max(1024, len(self.stories_)):
+            self._left()
+        self.evictions_ += evicted
+
+    def _left(self) -> None:
+        """Count a story that left the index (evicted, merged away, emptied). Its postings
+        stay until the next compaction, which comes after ``_COMPACT_AFTER`` of them, so
+        no term holds more than that many pairs of stories that left (the candidate
+        search's bound)."""
+        self._left_since_compacted += 1
+        if self._left_since_compacted > _COMPACT_AFTER:
             self.postings_.compact(self._spans.live)
             self._left_since_compacted = 0
-        self.evictions_ += evicted
 
     def remove(self, article_id: int, embedding: np.ndarray | None) -> int | None:
         """Forget an article, whose embedding is ``embedding``; returns its story id. An
@@ -905,6 +922,7 @@ class StoryIndex:
         for article_id in absorbed.members:
             self.article_story_[article_id] = survivor_id
             self.postings_.add(self._posting_terms(absorbed.members[article_id].features), survivor_id)
+        self._left()
 
     # -- snapshot --------------------------------------------------------------
 
@@ -941,7 +959,7 @@ class StoryIndex:
             n_docs, terms, counts = frequencies.to_counts()
             arrays |= {f"{prefix}_docs": np.array([n_docs]), f"{prefix}_terms": terms, f"{prefix}_counts": counts}
         arrays |= {f"near_{k}": v for k, v in self.near_duplicates_.to_arrays().items()}
-        arrays |= {f"postings_{k}": v for k, v in self.postings_.to_arrays().items()}
+        arrays |= {f"postings_{k}": v for k, v in self.postings_.to_arrays(self._spans.live).items()}
         return arrays
 
     @classmethod

@@ -314,10 +314,11 @@ class StoryPostings:
         present[present] = self._keys[at[present]] == keys[present]
         self._keys = np.insert(self._keys, at[~present], keys[~present])
 
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        """The pairs as one sorted array (``from_arrays`` reads it back)."""
+    def to_arrays(self, live: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """The pairs as one sorted array (``from_arrays`` reads it back); with ``live``,
+        those of live stories only."""
         self._merge_pending()
-        return {"keys": self._keys}
+        return {"keys": self._keys if live is None else self._keys[_live(self._keys & 0xFFFFFFFF, live)]}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> StoryPostings:
@@ -329,14 +330,11 @@ class StoryPostings:
         return made
 
     def counts(self, terms: np.ndarray) -> np.ndarray:
-        """Pairs held under each of ``terms``: an upper bound of the live stories a
-        ``lookup`` finds (stories that left count until ``compact``), read without
-        gathering a single story id, so a budget can choose terms before the lookup."""
+        """Pairs merged into the sorted array under each of ``terms`` (not those still
+        pending), read without gathering a story id: less the stories that left since
+        ``compact``, a lower bound of the live stories ``lookup`` finds for the term."""
         terms = np.asarray(terms, dtype=np.int64)
-        held = np.searchsorted(self._keys, (terms + 1) << 32) - np.searchsorted(self._keys, terms << 32)
-        if self._pending:
-            held += np.fromiter((len(self._pending.get(t, ())) for t in terms.tolist()), np.int64, len(terms))
-        return held
+        return np.searchsorted(self._keys, (terms + 1) << 32) - np.searchsorted(self._keys, terms << 32)
 
     def lookup(self, terms: np.ndarray, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The live stories posted under each of ``terms``, as two aligned arrays: the

@@ -801,3 +801,33 @@ def test_an_article_whose_terms_find_only_stories_that_left_has_no_candidates():
     assert 100 not in index.stories_
     ids, rows = index.pair_features(feats, T0 + timedelta(days=30))
     assert ids == [] and len(rows) == 0
+
+
+def test_terms_too_common_for_the_postings_budget_are_skipped_without_changing_the_candidates():
+    # Thirty stories share "Calder" and "council", and three each a town; twenty leave
+    # the index (evicted, one merged away) with their postings not yet compacted. With a
+    # budget of two story ids, skipping the terms certainly too common must find exactly
+    # the candidates counting every term finds.
+    index = StoryIndex(AssignParams(max_postings=2), horizon_days=30)
+    towns = "Ardley Brisk Corran Dunmore Eskdale Fallow Garth Holm Ingle Jura".split()
+    stored = []
+    for k in range(30):
+        town, day = towns[k % 10], k % 3
+        body = f"The Calder council met in {town} about the {town} {['ferry', 'bridge', 'school'][day]} plan {k}."
+        feats, sig = prepared((f"Calder council and {town}", body))
+        stored.append(StoredArticle(k + 1, 100 + k, T0 + timedelta(days=day * 40), feats.pack(), sig))
+    index.add_many(stored)  # postings merged into the sorted array at once
+    index.settle()
+    index.merge(129, 126)
+    assert index._left_since_compacted == 21 and len(index.stories_) == 9
+    for town, plan in (("Garth", 11), ("Jura", 14), ("Ardley", 17)):
+        feats, _ = prepared((f"Calder council in {town}", f"The Calder council met in {town} about plan {plan}."))
+        skipping = index._candidate_stories(feats, T0 + timedelta(days=80))
+        index._left_since_compacted += 10**6  # no term is certainly too common: every term is counted
+        counting = index._candidate_stories(feats, T0 + timedelta(days=80))
+        index._left_since_compacted -= 10**6
+        assert [[s.id for s in part] for part in skipping] == [[s.id for s in part] for part in counting]
+        assert len(skipping[0]) == 2  # the plan's story and the town's, each the only live one with its term
+    # Only common terms: the rarest of them is counted alone, as when every term is counted.
+    feats, _ = prepared(("Calder council", "The Calder council met."))
+    assert [s.id for s in index._candidate_stories(feats, T0 + timedelta(days=80))[0]] == sorted(index.stories_)

@@ -211,11 +211,11 @@ def test_story_ids_beyond_32_bits_are_refused():
         StoryPostings().add(np.array([1]), 1 << 32)
 
 
-def test_counts_are_the_pairs_held_under_each_term_stories_that_left_included():
+def test_counts_are_the_pairs_merged_under_each_term_stories_that_left_included():
     postings = StoryPostings()
     postings.add_pairs(np.array([9, 9, 9, 7]), np.array([1, 2, 3, 1]))
     postings.add(np.array([9, 5]), 4)  # pending, not merged yet
     live = LIVE.copy()
     live[2] = False
-    assert postings.counts(np.array([9, 7, 5, 4])).tolist() == [4, 1, 1, 0]
+    assert postings.counts(np.array([9, 7, 5, 4])).tolist() == [3, 1, 0, 0]
     assert found(postings, [9], live) == [[1, 3, 4]]

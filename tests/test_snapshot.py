@@ -4,6 +4,8 @@ the database confirms it, and the service then decides as one rebuilt from the d
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -77,12 +79,17 @@ def test_shutdown_keeps_the_index_and_the_next_start_loads_it(settings, kept, ca
 
 
 def test_a_file_left_half_written_by_a_killed_writer_is_deleted_at_the_next_shutdown(settings, kept):
+    gone = subprocess.Popen(["true"])
+    gone.wait()
     kept.parent.mkdir(parents=True)
-    leftover = kept.with_name(f".{kept.name}.4242.partial")
-    leftover.write_bytes(b"PK\x03\x04 cut short")
+    leftover = kept.with_name(f".{kept.name}.{gone.pid}.partial")
+    writing = kept.with_name(f".{kept.name}.{os.getppid()}.partial")  # its writer still runs
+    other = kept.with_name(f".{kept.name}.old.{gone.pid}.partial")  # of another file
+    for path in (leftover, writing, other):
+        path.write_bytes(b"PK\x03\x04 cut short")
     with serve(settings) as client:
         post(client, DAM)
-    assert kept.is_file() and not leftover.exists()
+    assert kept.is_file() and not leftover.exists() and writing.exists() and other.exists()
 
 
 def test_articles_stored_after_the_snapshot_are_caught_up_at_start(settings, caplog):

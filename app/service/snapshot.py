@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,7 @@ from clustering.vectorise import TERM_SCHEME
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # 2: postings of live stories only, every story that left counted
 CATCH_UP_AT_MOST = 20_000  # articles stored after the file that are applied; beyond, a rebuild is cheaper
 
 
@@ -85,8 +86,7 @@ def write(path: Path, index: StoryIndex, mark: Mark, *, session: Session) -> Non
     arrays = index.to_arrays()
     arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in path.parent.glob(f".{path.name}.*.partial"):  # of a writer killed while writing
-        leftover.unlink(missing_ok=True)
+    _delete_leftovers(path)
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         with partial.open("wb") as out:
@@ -96,6 +96,30 @@ def write(path: Path, index: StoryIndex, mark: Mark, *, session: Session) -> Non
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _delete_leftovers(path: Path) -> None:
+    """Delete what writers killed while writing ``path`` left half written: temporary
+    files of it named after a process that no longer runs."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.partial")
+    for leftover in path.parent.iterdir():
+        found = pattern.fullmatch(leftover.name)
+        if found is None or _running(int(found[1])):
+            continue
+        try:
+            leftover.unlink()
+        except OSError as error:
+            log.warning("could not delete %s, left by a writer that stopped: %s", leftover, error)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it runs, as another user
+        return True
+    return True
 
 
 def read(path: Path, like: StoryIndex, *, session: Session) -> tuple[StoryIndex, Mark] | None:
