@@ -219,3 +219,14 @@ def test_counts_are_the_pairs_merged_under_each_term_stories_that_left_included(
     live[2] = False
     assert postings.counts(np.array([9, 7, 5, 4])).tolist() == [3, 1, 0, 0]
     assert found(postings, [9], live) == [[1, 3, 4]]
+
+
+def test_room_for_more_signatures_grows_by_an_eighth_not_twofold():
+    index = NearDuplicateIndex()
+    signatures = _planted_signatures(3000, seed=5)
+    index.add_many(np.arange(2000), signatures[:2000])
+    assert len(index.ids_) == 2000  # a bulk load takes what it needs
+    for article_id in range(2000, 2300):
+        index.add(article_id, signatures[article_id])
+    assert len(index.ids_) == 2000 + 2000 // 8 + 2250 // 8
+    assert index.query(signatures[2100])[0].article_id == 2100
