@@ -42,6 +42,7 @@ from app.store import migrate
 from app.store.db import make_engine, make_sessionmaker
 from bench import stream
 from bench.report import median, print_header, require_data, spread
+from clustering import embed
 
 PACE = 1400.0  # articles a day: 1M stored over two years; the measured stream is the same at every size
 PER_ARTICLE = ("prepare", "assign", "store")
@@ -107,9 +108,19 @@ def make_service(settings: Settings, engine) -> StoryService:
     return StoryService(make_sessionmaker(engine), **options)
 
 
+def forget_embeddings() -> None:
+    """Make the next run encode its stream anew: the encoder keeps the embeddings of its
+    last few thousand texts (``clustering.embed``), which would serve a second run of the
+    same articles from memory."""
+    recent = getattr(embed, "_RECENT", None)
+    if recent is not None:
+        recent._vectors.clear()
+
+
 def one_run(
     source: Path | None, articles: list[ArticleIn], batch: int, profiler: cProfile.Profile | None = None
 ) -> Run:
+    forget_embeddings()
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         db = copy_database(source, Path(tmp))
         settings = Settings(database_url=f"sqlite:///{db}")
