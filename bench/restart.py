@@ -7,8 +7,8 @@ rebuilding the index from the database and loading the index kept at the last sh
 Each run starts a real ``stories serve`` on the stored database (loopback), measures the
 wall time from ``Popen`` to the first ``/readyz`` 200 (imports, migration check, filling
 the in-memory caches), reads the RSS of the server and of its prepare workers with
-psutil once ready, and stops it with SIGTERM, timing the stop (a server that keeps its index writes it then). The two ways
-to start take turns in every run: ``STORIES_INDEX_SNAPSHOT=off`` (every window article
+psutil once ready, and stops it with SIGTERM, timing the stop (a server that keeps its
+index writes it then). The two ways to start take turns in every run: ``STORIES_INDEX_SNAPSHOT=off`` (every window article
 replayed from the database) and a kept index (``app.service.snapshot``), written by one
 unmeasured start and stop first. Medians of ``--runs``.
 """

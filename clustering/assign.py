@@ -448,8 +448,8 @@ class StoryIndex:
         within = self.postings_.counts(terms) - self._left_since_compacted <= budget
         position, stories = self.postings_.lookup(terms if within.all() else terms[within], self._spans.live)
         lengths = np.bincount(position, minlength=int(within.sum()))
-        if not within.all() and not (lengths.any() and lengths[lengths > 0].min() <= budget):
-            within[:] = True  # the rarest term is a common one: taken alone, and only counting every term finds it
+        if not within.all() and not ((lengths > 0) & (lengths <= budget)).any():
+            # The rarest term is a common one, taken alone: only counting every term finds it.
             position, stories = self.postings_.lookup(terms, self._spans.live)
             lengths = np.bincount(position, minlength=len(terms))
         order = np.argsort(lengths, kind="stable")  # rarest first; ties keep the key terms' order

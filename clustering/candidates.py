@@ -322,7 +322,7 @@ class StoryPostings:
         """The pairs as one sorted array (``from_arrays`` reads it back); with ``live``,
         those of live stories only."""
         self._merge_pending()
-        return {"keys": self._keys if live is None else self._keys[_live(self._keys & 0xFFFFFFFF, live)]}
+        return {"keys": self._keys if live is None else self._live_keys(live)}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> StoryPostings:
@@ -364,16 +364,20 @@ class StoryPostings:
     def compact(self, live: np.ndarray) -> None:
         """Drop every pair whose story is not ``live``."""
         self._merge_pending()
-        self._keys = self._keys[_live(self._keys & 0xFFFFFFFF, live)]
+        self._keys = self._live_keys(live)
 
     def as_dict(self, live: np.ndarray) -> dict[int, set[int]]:
         """{term: live stories}, for inspection."""
         self._merge_pending()
-        keys = self._keys[_live(self._keys & 0xFFFFFFFF, live)]
+        keys = self._live_keys(live)
         out: dict[int, set[int]] = {}
         for term, story in zip((keys >> 32).tolist(), (keys & 0xFFFFFFFF).tolist()):
             out.setdefault(term, set()).add(story)
         return out
+
+    def _live_keys(self, live: np.ndarray) -> np.ndarray:
+        """The merged pairs whose story is ``live``."""
+        return self._keys[_live(self._keys & 0xFFFFFFFF, live)]
 
     def __len__(self) -> int:
         """Pairs held, stories that left included until compacted."""
