@@ -292,6 +292,49 @@ def test_late_article_moves_its_cluster_to_the_top(client, stories):
     assert names_of(listed(client), ids)[0] == "ferry"
 
 
+FOLLOW_UP = {
+    "url": "https://islandtimes.example/news/kestrel-ferry-inquiry",
+    "source": "islandtimes.example",
+    "published_at": "2024-03-18T10:00:00Z",
+    "title": "Inquiry opens into Morwenna Belle ferry fire off Kestrel Island",
+    "text": (
+        "Marine accident investigators boarded the Morwenna Belle in Haverleigh harbour on Monday to find "
+        "out how fire broke out in the ferry's engine room during the crossing from Kestrel Island.\n"
+        "Kestrel Ferries said it would cooperate fully. More than 200 passengers were taken off by lifeboats "
+        "from Haverleigh and Saltmouth on Monday, and sailings to the island remain cancelled."
+    ),
+}
+
+
+def test_a_repeated_page_is_served_again_byte_for_byte(client, stories):
+    pages = client.app.state.pages
+    first = client.get("/v1/clusters", params={"limit": 3})
+    hits = pages.hits_
+    again = client.get("/v1/clusters", params={"limit": 3})
+    assert again.status_code == 200 and again.headers["content-type"] == "application/json"
+    assert again.content == first.content
+    assert pages.hits_ == hits + 1
+
+
+def test_a_kept_page_is_not_served_once_an_article_is_stored(client, stories):
+    ids, _ = stories
+    assert names_of(listed(client), ids)[0] != "ferry"
+    result = client.post("/v1/articles", json=FOLLOW_UP).json()
+    assert result["cluster_id"] == ids["ferry"]
+    assert names_of(listed(client), ids)[0] == "ferry"
+    assert next(c for c in listed(client, limit=50) if c["id"] == ids["ferry"])["article_count"] == 4
+
+
+def test_a_kept_story_view_is_not_served_once_an_article_is_taken_down(client, stories):
+    ids, articles = stories
+    before = client.get(f"/v1/clusters/{ids['ferry']}").json()
+    assert before["article_count"] == 3
+    assert client.delete(f"/v1/articles/{articles['ferry'][0]}").status_code == 200
+    after = client.get(f"/v1/clusters/{ids['ferry']}").json()
+    assert after["article_count"] == 2
+    assert articles["ferry"][0] not in [a["id"] for a in after["articles"]]
+
+
 def test_sort_largest_lists_clusters_with_most_articles_first(client, stories):
     ids, _ = stories
     order = names_of(listed(client, sort="largest"), ids)

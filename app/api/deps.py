@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.api import auth
 from app.api.errors import ApiError
+from app.api.pages import RenderedPages
 from app.config import Settings
 from app.service.ingest import StoryService
 
@@ -24,6 +25,10 @@ async def _settings(request: Request) -> Settings:
 
 async def _service(request: Request) -> StoryService:
     return request.app.state.service
+
+
+async def _pages(request: Request) -> RenderedPages:
+    return request.app.state.pages
 
 
 def _read_session(request: Request) -> Iterator[Session]:
@@ -79,6 +84,7 @@ async def _indexed(request: Request) -> None:
 SettingsDep = Annotated[Settings, Depends(_settings)]
 ServiceDep = Annotated[StoryService, Depends(_service)]
 ReadSession = Annotated[Session, Depends(_read_session)]
+Pages = Annotated[RenderedPages, Depends(_pages)]
 Writer = Depends(auth.require_writer)
 Reader = Depends(auth.require_reader)
 StrictJson = Depends(_strict_json)

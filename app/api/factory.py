@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import observability
-from app.api import errors, web
+from app.api import errors, pages, web
 from app.api.routes import articles, changes, clusters, corrections, health, match, metrics, threads
 from app.config import Settings, load_settings
 from app.service.ingest import StoryService
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="stories", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = app_metrics
+    app.state.pages = pages.RenderedPages()
     errors.install(app)
     app.add_middleware(errors.BodyLimit, max_bytes=settings.max_body_bytes)
     # Added last, so outermost: it sees every answer, 413s and 500s included.

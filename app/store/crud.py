@@ -144,6 +144,19 @@ def summary_members(*, session: Session, cluster_id: int) -> list:
     )
 
 
+def member_listing(*, session: Session, cluster_id: int) -> list:
+    """The members of a story as its view lists them, by time: ids, links, titles,
+    sources, times and copies, without the page, the text or the stored vectors (a
+    whole article row is kilobytes, and the view reads every member's)."""
+    return list(
+        session.execute(
+            select(Article.id, Article.url, Article.title, Article.source, Article.published_at, Article.duplicate_of)
+            .where(Article.cluster_id == cluster_id)
+            .order_by(Article.published_at, Article.id)
+        )
+    )
+
+
 def cluster_members(*, session: Session, cluster_id: int) -> list[Article]:
     return list(
         session.scalars(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 
-from app.api.deps import Reader, ReadSession
+from app.api.deps import Pages, Reader, ReadSession
 from app.api.errors import ApiError, documented
 from app.api.schemas import (
     MAX_ID,
@@ -55,6 +55,7 @@ def _issued_cursor(cursor: str | None, sort: str) -> None:
 )
 def list_clusters(
     session: ReadSession,
+    pages: Pages,
     sort: Literal["latest", "largest", "trending"] = "latest",
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     cursor: Annotated[QueryText | None, Query(max_length=512)] = None,
@@ -64,26 +65,31 @@ def list_clusters(
     q: Annotated[QueryText | None, Query(max_length=200)] = None,
     min_articles: Annotated[int, Query(ge=1, le=1_000_000_000)] = 1,
     thread: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only the events of this thread.")] = None,
-) -> ClusterPage:
+) -> Response:
     _issued_cursor(cursor, sort)
-    try:
-        rows, next_cursor = listing.list_clusters(
-            session=session,
-            sort=sort,
-            limit=limit,
-            cursor=cursor,
-            since=since,
-            until=until,
-            source=source,
-            q=q,
-            min_articles=min_articles,
-            thread=thread,
+
+    def render() -> ClusterPage:
+        try:
+            rows, next_cursor = listing.list_clusters(
+                session=session,
+                sort=sort,
+                limit=limit,
+                cursor=cursor,
+                since=since,
+                until=until,
+                source=source,
+                q=q,
+                min_articles=min_articles,
+                thread=thread,
+            )
+        except listing.InvalidCursor as err:
+            raise ApiError(422, str(err), code="invalid", field="cursor") from None
+        return ClusterPage(
+            clusters=[ClusterSummary.model_validate(c, from_attributes=True) for c in rows], next_cursor=next_cursor
         )
-    except listing.InvalidCursor as err:
-        raise ApiError(422, str(err), code="invalid", field="cursor") from None
-    return ClusterPage(
-        clusters=[ClusterSummary.model_validate(c, from_attributes=True) for c in rows], next_cursor=next_cursor
-    )
+
+    key = ("list", sort, limit, cursor, since, until, source, q, min_articles, thread)
+    return pages.respond(key, crud.last_change(session=session), render)
 
 
 @router.get(
@@ -92,13 +98,16 @@ def list_clusters(
     responses=documented(401, 404, 422, 503),
     summary="One story with its member articles (a merged id answers with its survivor)",
 )
-def get_cluster(cluster_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: ReadSession) -> ClusterDetail:
-    cluster, merged = crud.resolve_cluster(session=session, cluster_id=cluster_id)
-    if cluster is None or cluster.article_count == 0:
-        raise HTTPException(404, f"cluster {cluster_id} does not exist")
-    members = crud.cluster_members(session=session, cluster_id=cluster.id)
-    return ClusterDetail(
-        **ClusterSummary.model_validate(cluster, from_attributes=True).model_dump(),
-        merged_into=cluster.id if merged else None,
-        articles=[ClusterArticle.model_validate(a, from_attributes=True) for a in members],
-    )
+def get_cluster(cluster_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: ReadSession, pages: Pages) -> Response:
+    def render() -> ClusterDetail:
+        cluster, merged = crud.resolve_cluster(session=session, cluster_id=cluster_id)
+        if cluster is None or cluster.article_count == 0:
+            raise HTTPException(404, f"cluster {cluster_id} does not exist")
+        members = crud.member_listing(session=session, cluster_id=cluster.id)
+        return ClusterDetail(
+            **ClusterSummary.model_validate(cluster, from_attributes=True).model_dump(),
+            merged_into=cluster.id if merged else None,
+            articles=[ClusterArticle.model_validate(a, from_attributes=True) for a in members],
+        )
+
+    return pages.respond(("one", cluster_id), crud.last_change(session=session), render)
