@@ -9,7 +9,7 @@ from functools import cache
 import numpy as np
 import pytest
 
-from clustering.assign import FEATURES, AssignParams, StoredArticle, StoryIndex
+from clustering.assign import EVENT_GAP_DAYS, FEATURES, AssignParams, StoredArticle, StoryIndex
 from clustering.embed import embed
 from clustering.fingerprint import jaccard, signature
 from clustering.normalise import words
@@ -453,6 +453,9 @@ def test_story_of_headlines_alone_is_ranked_by_its_titles():
         {"max_postings": 0},
         {"headline_threshold": 0},
         {"headline_threshold": 1.5},
+        {"regroup_threshold": 0},
+        {"regroup_threshold": 1.5},
+        {"regroup_members": 1},
     ],
 )
 def test_assign_params_reject_bad_values(bad):
@@ -520,6 +523,78 @@ def test_headline_threshold_leaves_full_write_ups_alone():
     index = StoryIndex(AssignParams(headline_threshold=1.0))
     add(index, 1, 100, BRIDGE_GAZETTE)
     assert assign(index, BRIDGE_COURIER).story_id == 100
+
+
+# Two stories of headlines alone on one event, as a headline feed opens them, and a third on another.
+FLOOD_HEADLINES = (
+    "Alder River floods Port Calder, Riverside Bridge shut",
+    "Riverside Bridge in Port Calder closed as Alder River rises",
+    "Port Calder shuts Riverside Bridge after Alder River flooding",
+    "Mayor Helen Okafor keeps Riverside Bridge closed in Port Calder",
+)
+FLOOD_HEADLINES_TOO = (
+    "Flood closes Riverside Bridge in Port Calder",
+    "Alder River flooding shuts Port Calder crossing",
+    "Riverside Bridge shut as Alder River floods Port Calder",
+    "Port Calder bridge stays shut until Thursday as Alder River floods",
+)
+ORCHESTRA_HEADLINES = (
+    "Vellmont orchestra names Ines Marlow as new conductor",
+    "Ines Marlow to lead Vellmont Symphony Orchestra",
+    "Vellmont Symphony picks Ines Marlow to succeed Anton Ferreira",
+    "Conductor Ines Marlow takes over Vellmont orchestra in September",
+)
+# Binds the first story alone: it joins it and would merge nothing by itself.
+NEXT_FLOOD_HEADLINE = "Mayor Helen Okafor: Riverside Bridge to stay shut"
+
+
+def headline_stories(params: AssignParams | None = None, *stories: tuple[int, tuple[str, ...], datetime]) -> StoryIndex:
+    index = StoryIndex(params)
+    article_id = 0
+    for story_id, titles, at in stories:
+        for title in titles:
+            article_id += 1
+            add(index, article_id, story_id, (title, title), at=at)
+    return index
+
+
+def test_headline_stories_of_one_event_regroup_once_a_headline_joins_one():
+    index = headline_stories(
+        None, (100, FLOOD_HEADLINES, T0), (200, FLOOD_HEADLINES_TOO, T0), (300, ORCHESTRA_HEADLINES, T0)
+    )
+    decision = assign(index, (NEXT_FLOOD_HEADLINE, NEXT_FLOOD_HEADLINE))
+    assert (decision.story_id, decision.merge) == (100, (200,))
+
+
+def test_headline_stories_regroup_only_when_large_enough_and_asked_to():
+    stories = ((100, FLOOD_HEADLINES, T0), (200, FLOOD_HEADLINES_TOO, T0))
+    headline = (NEXT_FLOOD_HEADLINE, NEXT_FLOOD_HEADLINE)
+    assert assign(headline_stories(AssignParams(regroup_members=6), *stories), headline).merge == ()
+    assert assign(headline_stories(AssignParams(regroup_threshold=None), *stories), headline).merge == ()
+    assert assign(headline_stories(AssignParams(regroup_threshold=1.0), *stories), headline).merge == ()
+
+
+def test_headline_stories_of_other_events_do_not_regroup():
+    index = headline_stories(None, (100, FLOOD_HEADLINES, T0), (300, ORCHESTRA_HEADLINES, T0))
+    decision = assign(index, (NEXT_FLOOD_HEADLINE, NEXT_FLOOD_HEADLINE))
+    assert decision.story_id == 100
+    assert decision.merge == ()
+
+
+def test_a_story_that_went_quiet_does_not_regroup():
+    later = T0 + timedelta(days=EVENT_GAP_DAYS + 6)
+    index = headline_stories(None, (100, FLOOD_HEADLINES, later), (200, FLOOD_HEADLINES_TOO, T0))
+    decision = assign(index, (NEXT_FLOOD_HEADLINE, NEXT_FLOOD_HEADLINE), at=later)
+    assert decision.story_id == 100
+    assert decision.merge == ()
+
+
+def test_stories_with_write_ups_do_not_regroup_with_headline_stories():
+    index = headline_stories(None, (100, FLOOD_HEADLINES, T0))
+    for article_id, article in enumerate((BRIDGE_GAZETTE, BRIDGE_COURIER, BRIDGE_RADIO, GAZETTE_COPY), start=50):
+        add(index, article_id, 200, article)
+    decision = assign(index, (NEXT_FLOOD_HEADLINE, NEXT_FLOOD_HEADLINE))
+    assert 200 not in decision.merge
 
 
 def test_only_the_stories_sharing_the_most_key_terms_are_scored():
