@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.context_managers import Timer
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -114,6 +114,36 @@ class Metrics:
     def watch(self, sizes: Callable[[], Mapping[str, int]]) -> None:
         """Report ``sizes()`` (entries of the in-memory indexes, by index) at every scrape."""
         self.registry.register(_IndexSizes(sizes))
+
+    def watch_reads(self, outcomes: Callable[[], Mapping[str, int]]) -> None:
+        """Report ``outcomes()`` (read responses so far, by whether they were rendered or
+        served again from ``app.api.pages``) at every scrape."""
+        self.registry.register(_ReadResponses(outcomes))
+
+
+class _ReadResponses(Collector):
+    """A counter read from the kept renderings when scraped."""
+
+    def __init__(self, outcomes: Callable[[], Mapping[str, int]]) -> None:
+        self.outcomes = outcomes
+
+    def describe(self) -> Iterable[CounterMetricFamily]:
+        return [self._family()]
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = self._family()
+        for outcome, count in self.outcomes().items():
+            family.add_metric([outcome], count)
+        yield family
+
+    @staticmethod
+    def _family() -> CounterMetricFamily:
+        return CounterMetricFamily(
+            "stories_read_responses",
+            "Story listings and story views answered, by outcome: rendered from the database, or kept (served "
+            "again because nothing was written since they were rendered).",
+            labels=["outcome"],
+        )
 
 
 class _IndexSizes(Collector):

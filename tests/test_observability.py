@@ -108,6 +108,14 @@ def test_index_sizes_are_reported(client):
     assert value(client, "stories_index_entries", index="stories") == 1
 
 
+def test_read_responses_are_counted_as_rendered_or_kept(client):
+    client.post("/v1/articles", json=ITALY_FLOODS)
+    for _ in range(3):
+        client.get("/v1/clusters")
+    assert value(client, "stories_read_responses_total", outcome="rendered") == 1
+    assert value(client, "stories_read_responses_total", outcome="kept") == 2
+
+
 def test_index_sizes_are_rebuilt_from_the_database_at_start(settings):
     with TestClient(create_app(settings)) as first:
         first.post("/v1/articles", json=ITALY_FLOODS)

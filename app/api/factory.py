@@ -75,7 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="stories", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = app_metrics
-    app.state.pages = pages.RenderedPages()
+    app.state.pages = kept = pages.RenderedPages()
+    app_metrics.watch_reads(lambda: {"rendered": kept.misses_, "kept": kept.hits_})
     errors.install(app)
     app.add_middleware(errors.BodyLimit, max_bytes=settings.max_body_bytes)
     # Added last, so outermost: it sees every answer, 413s and 500s included.
