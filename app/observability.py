@@ -113,59 +113,52 @@ class Metrics:
 
     def watch(self, sizes: Callable[[], Mapping[str, int]]) -> None:
         """Report ``sizes()`` (entries of the in-memory indexes, by index) at every scrape."""
-        self.registry.register(_IndexSizes(sizes))
+        self.registry.register(
+            _Scraped(
+                lambda: GaugeMetricFamily(
+                    "stories_index_entries",
+                    "Entries in the in-memory indexes rebuilt from the database.",
+                    labels=["index"],
+                ),
+                sizes,
+            )
+        )
 
     def watch_reads(self, outcomes: Callable[[], Mapping[str, int]]) -> None:
         """Report ``outcomes()`` (read responses so far, by whether they were rendered or
         served again from ``app.api.pages``) at every scrape."""
-        self.registry.register(_ReadResponses(outcomes))
-
-
-class _ReadResponses(Collector):
-    """A counter read from the kept renderings when scraped."""
-
-    def __init__(self, outcomes: Callable[[], Mapping[str, int]]) -> None:
-        self.outcomes = outcomes
-
-    def describe(self) -> Iterable[CounterMetricFamily]:
-        return [self._family()]
-
-    def collect(self) -> Iterator[CounterMetricFamily]:
-        family = self._family()
-        for outcome, count in self.outcomes().items():
-            family.add_metric([outcome], count)
-        yield family
-
-    @staticmethod
-    def _family() -> CounterMetricFamily:
-        return CounterMetricFamily(
-            "stories_read_responses",
-            "Story listings and story views answered, by outcome: rendered from the database, or kept (served "
-            "again because nothing was written since they were rendered).",
-            labels=["outcome"],
+        self.registry.register(
+            _Scraped(
+                lambda: CounterMetricFamily(
+                    "stories_read_responses",
+                    "Story listings and story views answered, by outcome: rendered from the database, or kept "
+                    "(served again because nothing was written since they were rendered).",
+                    labels=["outcome"],
+                ),
+                outcomes,
+            )
         )
 
 
-class _IndexSizes(Collector):
-    """Gauges read from the in-memory indexes when scraped (they are rebuilt at start)."""
+class _Scraped(Collector):
+    """One labelled metric family read from live state when scraped: ``family()`` makes
+    it empty, ``values()`` gives {label value: value}."""
 
-    def __init__(self, sizes: Callable[[], Mapping[str, int]]) -> None:
-        self.sizes = sizes
+    def __init__(
+        self,
+        family: Callable[[], GaugeMetricFamily | CounterMetricFamily],
+        values: Callable[[], Mapping[str, int]],
+    ) -> None:
+        self.family, self.values = family, values
 
-    def describe(self) -> Iterable[GaugeMetricFamily]:
-        return [self._family()]
+    def describe(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
+        return [self.family()]
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = self._family()
-        for index, entries in self.sizes().items():
-            family.add_metric([index], entries)
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        family = self.family()
+        for label, value in self.values().items():
+            family.add_metric([label], value)
         yield family
-
-    @staticmethod
-    def _family() -> GaugeMetricFamily:
-        return GaugeMetricFamily(
-            "stories_index_entries", "Entries in the in-memory indexes rebuilt from the database.", labels=["index"]
-        )
 
 
 # -- logging -------------------------------------------------------------------
