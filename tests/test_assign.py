@@ -538,11 +538,12 @@ FLOOD_HEADLINES_TOO = (
     "Riverside Bridge shut as Alder River floods Port Calder",
     "Port Calder bridge stays shut until Thursday as Alder River floods",
 )
-ORCHESTRA_HEADLINES = (
-    "Vellmont orchestra names Ines Marlow as new conductor",
-    "Ines Marlow to lead Vellmont Symphony Orchestra",
-    "Vellmont Symphony picks Ines Marlow to succeed Anton Ferreira",
-    "Conductor Ines Marlow takes over Vellmont orchestra in September",
+# Another event in the same town, with the same mayor: a candidate, and not the same story.
+COUNCIL_HEADLINES = (
+    "Port Calder council approves new library budget",
+    "Port Calder library to open in spring after council vote",
+    "Council in Port Calder backs library plan",
+    "Mayor Helen Okafor opens Port Calder library budget debate",
 )
 # Binds the first story alone: it joins it and would merge nothing by itself.
 NEXT_FLOOD_HEADLINE = "Mayor Helen Okafor: Riverside Bridge to stay shut"
@@ -560,7 +561,7 @@ def headline_stories(params: AssignParams | None = None, *stories: tuple[int, tu
 
 def test_headline_stories_of_one_event_regroup_once_a_headline_joins_one():
     index = headline_stories(
-        None, (100, FLOOD_HEADLINES, T0), (200, FLOOD_HEADLINES_TOO, T0), (300, ORCHESTRA_HEADLINES, T0)
+        None, (100, FLOOD_HEADLINES, T0), (200, FLOOD_HEADLINES_TOO, T0), (300, COUNCIL_HEADLINES, T0)
     )
     decision = assign(index, (NEXT_FLOOD_HEADLINE, NEXT_FLOOD_HEADLINE))
     assert (decision.story_id, decision.merge) == (100, (200,))
@@ -575,10 +576,13 @@ def test_headline_stories_regroup_only_when_large_enough_and_asked_to():
 
 
 def test_headline_stories_of_other_events_do_not_regroup():
-    index = headline_stories(None, (100, FLOOD_HEADLINES, T0), (300, ORCHESTRA_HEADLINES, T0))
-    decision = assign(index, (NEXT_FLOOD_HEADLINE, NEXT_FLOOD_HEADLINE))
+    stories = ((100, FLOOD_HEADLINES, T0), (300, COUNCIL_HEADLINES, T0))
+    headline = (NEXT_FLOOD_HEADLINE, NEXT_FLOOD_HEADLINE)
+    decision = assign(headline_stories(None, *stories), headline)
     assert decision.story_id == 100
     assert decision.merge == ()
+    # It is a candidate, held apart by the bar alone.
+    assert assign(headline_stories(AssignParams(regroup_threshold=0.01), *stories), headline).merge == (300,)
 
 
 def test_a_story_that_went_quiet_does_not_regroup():

@@ -30,15 +30,21 @@ def test_a_response_rendered_at_a_later_position_is_not_replaced_by_an_earlier_o
     assert pages.get("first", 10) == b"ten"
 
 
-def test_the_least_recently_used_response_goes_first_beyond_capacity():
-    pages = RenderedPages(capacity=2)
-    pages.put("a", 1, b"a")
-    pages.put("b", 1, b"b")
-    assert pages.get("a", 1) == b"a"  # now "b" is the least recently used
-    pages.put("c", 1, b"c")
-    assert len(pages) == 2
+def test_the_least_recently_used_responses_go_first_beyond_the_byte_budget():
+    pages = RenderedPages(budget=10, largest=4)
+    pages.put("a", 1, b"aaaa")
+    pages.put("b", 1, b"bbbb")
+    assert pages.get("a", 1) == b"aaaa"  # now "b" is the least recently used
+    pages.put("c", 1, b"cccc")
+    assert pages.size == 8 and len(pages) == 2
     assert pages.get("b", 1) is None
-    assert pages.get("a", 1) == b"a" and pages.get("c", 1) == b"c"
+    assert pages.get("a", 1) == b"aaaa" and pages.get("c", 1) == b"cccc"
+
+
+def test_a_response_larger_than_the_largest_kept_is_not_kept():
+    pages = RenderedPages(budget=10, largest=4)
+    pages.put("story", 1, b"12345")
+    assert pages.get("story", 1) is None and pages.size == 0
 
 
 def test_respond_renders_once_per_position():
@@ -52,6 +58,7 @@ def test_respond_renders_once_per_position():
     assert pages.respond("page", 3, render).body == b'{"title":"rendering 1"}'
     assert pages.respond("page", 4, render).body == b'{"title":"rendering 2"}'
     assert len(rendered) == 2
+    assert (pages.rendered_, pages.kept_) == (2, 1)
 
 
 def test_a_rendering_that_fails_is_raised_and_not_kept():
@@ -63,8 +70,10 @@ def test_a_rendering_that_fails_is_raised_and_not_kept():
     with pytest.raises(HTTPException):
         pages.respond("story", 1, missing)
     assert len(pages) == 0
+    assert pages.rendered_ == 0
 
 
-def test_capacity_below_one_is_refused_with_a_message():
-    with pytest.raises(ValueError, match="at least 1"):
-        RenderedPages(capacity=0)
+@pytest.mark.parametrize("budget, largest", [(10, 0), (4, 10)])
+def test_budgets_that_cannot_hold_a_response_are_refused_with_a_message(budget, largest):
+    with pytest.raises(ValueError, match="budget at least largest"):
+        RenderedPages(budget=budget, largest=largest)

@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = app_metrics
     app.state.pages = kept = pages.RenderedPages()
-    app_metrics.watch_reads(lambda: {"rendered": kept.misses_, "kept": kept.hits_})
+    app_metrics.watch_reads(lambda: {"rendered": kept.rendered_, "kept": kept.kept_})
     errors.install(app)
     app.add_middleware(errors.BodyLimit, max_bytes=settings.max_body_bytes)
     # Added last, so outermost: it sees every answer, 413s and 500s included.
