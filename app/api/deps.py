@@ -4,10 +4,11 @@ is ``app.api.auth``)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from app.api import auth
@@ -31,9 +32,15 @@ async def _pages(request: Request) -> RenderedPages:
     return request.app.state.pages
 
 
-def _read_session(request: Request) -> Iterator[Session]:
-    with request.app.state.read_sessions() as session:
+async def _read_session(request: Request) -> AsyncIterator[Session]:
+    # A coroutine too: opening a session connects nowhere (the route's first query does,
+    # in its own thread), so only closing it, which hands its connection back to the pool
+    # (a rollback on PostgreSQL), takes a hop through the thread pool.
+    session = request.app.state.read_sessions()
+    try:
         yield session
+    finally:
+        await run_in_threadpool(session.close)
 
 
 # -- strict JSON ------------------------------------------------------------------
