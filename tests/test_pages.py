@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from fastapi import HTTPException
 from pydantic import BaseModel
@@ -59,6 +62,25 @@ def test_respond_renders_once_per_position():
     assert pages.respond("page", 4, render).body == b'{"title":"rendering 2"}'
     assert len(rendered) == 2
     assert (pages.rendered_, pages.kept_) == (2, 1)
+
+
+def test_requests_that_miss_together_share_one_rendering():
+    pages, rendered = RenderedPages(), []
+
+    def slow() -> Page:
+        rendered.append(1)
+        time.sleep(0.2)
+        return Page(title="first page")
+
+    bodies = []
+    threads = [threading.Thread(target=lambda: bodies.append(pages.respond("page", 5, slow).body)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert bodies == [b'{"title":"first page"}'] * 8
+    assert len(rendered) == 1
+    assert (pages.rendered_, pages.kept_) == (1, 7)
 
 
 def test_a_rendering_that_fails_is_raised_and_not_kept():

@@ -8,7 +8,7 @@ rendered last, each under the position it read *before* rendering: a write that
 commits between the two only makes the response newer than its position, and moves the
 position for every later request, so a kept response is never older than what the
 database held when it is served. Readers asking for the first page between two writer
-commits cost one rendering (and those that arrive while it is being rendered).
+commits cost one rendering: those that miss while it renders wait for it.
 
 Writes made outside the service are not on the feed: a data migration that rewrites
 summaries shows once the next article is written, and a database restored to an earlier
@@ -42,6 +42,7 @@ class RenderedPages:
         self._kept: OrderedDict[Hashable, tuple[int, bytes]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self._rendering: dict[tuple[Hashable, int], threading.Lock] = {}  # renderings under way
         self.kept_ = 0  # responses served again
         self.rendered_ = 0  # responses rendered from the database
 
@@ -76,13 +77,25 @@ class RenderedPages:
         (whatever ``render`` raises, an HTTP error included, is raised and nothing kept)."""
         body = self.get(key, position)
         if body is None:
-            body = render().model_dump_json().encode()
-            self.put(key, position, body)
+            # Requests that miss together wait for one of them to render (the first page
+            # right after a writer's commit is asked for by every reader at once).
             with self._lock:
-                self.rendered_ += 1
-        else:
-            with self._lock:
-                self.kept_ += 1
+                gate = self._rendering.setdefault((key, position), threading.Lock())
+            with gate:
+                body = self.get(key, position)
+                if body is None:
+                    try:
+                        body = render().model_dump_json().encode()
+                    finally:
+                        with self._lock:
+                            if self._rendering.get((key, position)) is gate:
+                                del self._rendering[(key, position)]
+                    self.put(key, position, body)
+                    with self._lock:
+                        self.rendered_ += 1
+                    return Response(body, media_type="application/json")
+        with self._lock:
+            self.kept_ += 1
         return Response(body, media_type="application/json")
 
     def __len__(self) -> int:
