@@ -76,6 +76,7 @@ class RenderedPages:
         """The JSON response to ``key`` at ``position``: kept, or ``render``-ed and kept
         (whatever ``render`` raises, an HTTP error included, is raised and nothing kept)."""
         body = self.get(key, position)
+        rendered = False
         if body is None:
             # Requests that miss together wait for one of them to render (the first page
             # right after a writer's commit is asked for by every reader at once).
@@ -86,16 +87,17 @@ class RenderedPages:
                 if body is None:
                     try:
                         body = render().model_dump_json().encode()
+                        self.put(key, position, body)  # before the gate goes: no second rendering
+                        rendered = True
                     finally:
                         with self._lock:
                             if self._rendering.get((key, position)) is gate:
                                 del self._rendering[(key, position)]
-                    self.put(key, position, body)
-                    with self._lock:
-                        self.rendered_ += 1
-                    return Response(body, media_type="application/json")
         with self._lock:
-            self.kept_ += 1
+            if rendered:
+                self.rendered_ += 1
+            else:
+                self.kept_ += 1
         return Response(body, media_type="application/json")
 
     def __len__(self) -> int:
