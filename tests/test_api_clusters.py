@@ -316,6 +316,27 @@ def test_a_repeated_page_is_served_again_byte_for_byte(client, stories):
     assert pages.kept_ == kept + 1
 
 
+def test_a_kept_page_on_sqlite_is_answered_without_a_worker_thread(client, stories, monkeypatch):
+    import app.api.deps
+    import app.api.pages
+
+    hops = []
+    for module in (app.api.deps, app.api.pages):
+        passed = module.run_in_threadpool
+
+        async def counted(func, *args, _passed=passed, **kwargs):
+            hops.append(func)
+            return await _passed(func, *args, **kwargs)
+
+        monkeypatch.setattr(module, "run_in_threadpool", counted)
+    ids, _ = stories
+    first = client.get(f"/v1/clusters/{ids['ferry']}")
+    assert len(hops) == (1 if client.app.state.settings.is_sqlite else 2)  # rendering; PostgreSQL: the position too
+    hops.clear()
+    assert client.get(f"/v1/clusters/{ids['ferry']}").content == first.content
+    assert len(hops) == (0 if client.app.state.settings.is_sqlite else 1)
+
+
 def test_a_kept_page_is_not_served_once_an_article_is_stored(client, stories):
     ids, _ = stories
     assert names_of(listed(client), ids)[0] != "ferry"

@@ -9,13 +9,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.api import auth
 from app.api.errors import ApiError
 from app.api.pages import RenderedPages
 from app.config import Settings
 from app.service.ingest import StoryService
+from app.store import crud
 
 
 # Dependencies that only read state are coroutines: FastAPI runs a plain function in
@@ -30,6 +31,24 @@ async def _service(request: Request) -> StoryService:
 
 async def _pages(request: Request) -> RenderedPages:
     return request.app.state.pages
+
+
+async def _read_sessions(request: Request) -> sessionmaker[Session]:
+    return request.app.state.read_sessions
+
+
+def _last_change(sessions: sessionmaker[Session]) -> int:
+    with sessions() as session:
+        return crud.last_change(session=session)
+
+
+async def _position(request: Request) -> int:
+    """The change feed's last position (``app.store.position``): read where the request
+    is when it can be without waiting, else through a session in a worker thread."""
+    position = request.app.state.feed.read()
+    if position is None:
+        position = await run_in_threadpool(_last_change, request.app.state.read_sessions)
+    return position
 
 
 async def _read_session(request: Request) -> AsyncIterator[Session]:
@@ -91,6 +110,8 @@ async def _indexed(request: Request) -> None:
 SettingsDep = Annotated[Settings, Depends(_settings)]
 ServiceDep = Annotated[StoryService, Depends(_service)]
 ReadSession = Annotated[Session, Depends(_read_session)]
+ReadSessions = Annotated[sessionmaker[Session], Depends(_read_sessions)]
+Position = Annotated[int, Depends(_position)]
 Pages = Annotated[RenderedPages, Depends(_pages)]
 Writer = Depends(auth.require_writer)
 Reader = Depends(auth.require_reader)

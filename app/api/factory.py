@@ -15,6 +15,7 @@ from app.service.ingest import StoryService
 from app.service.workers import Preparer
 from app.store import migrate
 from app.store.db import make_engine, make_sessionmaker
+from app.store.position import FeedPosition
 from clustering import embed
 
 DESCRIPTION = """
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.service = service
             app.state.read_engine = read_engine
             app.state.read_sessions = read_sessions
+            app.state.feed = feed = FeedPosition(settings)
             try:
                 if not reader:  # a reader holds no index: reads need none
                     service.load()  # while the prepare workers start
@@ -68,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
             finally:
                 service.close()
+                feed.close()
         finally:
             write_engine.dispose()
             read_engine.dispose()

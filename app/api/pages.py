@@ -8,7 +8,9 @@ rendered last, each under the position it read *before* rendering: a write that
 commits between the two only makes the response newer than its position, and moves the
 position for every later request, so a kept response is never older than what the
 database held when it is served. Readers asking for the first page between two writer
-commits cost one rendering: those that miss while it renders wait for it.
+commits cost one rendering: those that miss while it renders wait for it. A kept
+response is answered on the event loop (``answer``), with the position read there too
+where the store allows it (``app.store.position``); only a rendering takes a worker thread.
 
 Writes made outside the service are not on the feed: a data migration that rewrites
 summaries shows once the next article is written, and a database restored to an earlier
@@ -22,6 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
 from fastapi import Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 # Bytes kept in all, and the largest response kept: a listing page holds at most 200
@@ -72,6 +75,14 @@ class RenderedPages:
                 _, (_, dropped) = self._kept.popitem(last=False)
                 self._bytes -= len(dropped)
 
+    async def answer(self, key: Hashable, position: int, render: Callable[[], BaseModel]) -> Response:
+        """``respond``, from a coroutine: a kept response is answered where the request
+        is; only a rendering takes a worker thread (``render`` reads the database)."""
+        body = self.get(key, position)
+        if body is None:
+            return await run_in_threadpool(self.respond, key, position, render)
+        return self._answered(body, rendered=False)
+
     def respond(self, key: Hashable, position: int, render: Callable[[], BaseModel]) -> Response:
         """The JSON response to ``key`` at ``position``: kept, or ``render``-ed and kept
         (whatever ``render`` raises, an HTTP error included, is raised and nothing kept)."""
@@ -93,6 +104,9 @@ class RenderedPages:
                         with self._lock:
                             if self._rendering.get((key, position)) is gate:
                                 del self._rendering[(key, position)]
+        return self._answered(body, rendered)
+
+    def _answered(self, body: bytes, rendered: bool) -> Response:
         with self._lock:
             if rendered:
                 self.rendered_ += 1

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
-from app.api.deps import Pages, Reader, ReadSession
+from app.api.deps import Pages, Position, Reader, ReadSessions
 from app.api.errors import ApiError, documented
 from app.api.schemas import (
     MAX_ID,
@@ -53,9 +53,10 @@ def _issued_cursor(cursor: str | None, sort: str) -> None:
         "first page; stories opened after it appear in the next paging."
     ),
 )
-def list_clusters(
-    session: ReadSession,
+async def list_clusters(
+    sessions: ReadSessions,
     pages: Pages,
+    position: Position,
     sort: Literal["latest", "largest", "trending"] = "latest",
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     cursor: Annotated[QueryText | None, Query(max_length=512)] = None,
@@ -69,27 +70,29 @@ def list_clusters(
     _issued_cursor(cursor, sort)
 
     def render() -> ClusterPage:
-        try:
-            rows, next_cursor = listing.list_clusters(
-                session=session,
-                sort=sort,
-                limit=limit,
-                cursor=cursor,
-                since=since,
-                until=until,
-                source=source,
-                q=q,
-                min_articles=min_articles,
-                thread=thread,
+        with sessions() as session:
+            try:
+                rows, next_cursor = listing.list_clusters(
+                    session=session,
+                    sort=sort,
+                    limit=limit,
+                    cursor=cursor,
+                    since=since,
+                    until=until,
+                    source=source,
+                    q=q,
+                    min_articles=min_articles,
+                    thread=thread,
+                )
+            except listing.InvalidCursor as err:
+                raise ApiError(422, str(err), code="invalid", field="cursor") from None
+            return ClusterPage(
+                clusters=[ClusterSummary.model_validate(c, from_attributes=True) for c in rows],
+                next_cursor=next_cursor,
             )
-        except listing.InvalidCursor as err:
-            raise ApiError(422, str(err), code="invalid", field="cursor") from None
-        return ClusterPage(
-            clusters=[ClusterSummary.model_validate(c, from_attributes=True) for c in rows], next_cursor=next_cursor
-        )
 
     key = ("list", sort, limit, cursor, since, until, source, q, min_articles, thread)
-    return pages.respond(key, crud.last_change(session=session), render)
+    return await pages.answer(key, position, render)
 
 
 @router.get(
@@ -98,16 +101,19 @@ def list_clusters(
     responses=documented(401, 404, 422, 503),
     summary="One story with its member articles (a merged id answers with its survivor)",
 )
-def get_cluster(cluster_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: ReadSession, pages: Pages) -> Response:
+async def get_cluster(
+    cluster_id: Annotated[int, Path(ge=1, le=MAX_ID)], sessions: ReadSessions, pages: Pages, position: Position
+) -> Response:
     def render() -> ClusterDetail:
-        cluster, merged = crud.resolve_cluster(session=session, cluster_id=cluster_id)
-        if cluster is None or cluster.article_count == 0:
-            raise HTTPException(404, f"cluster {cluster_id} does not exist")
-        members = crud.member_listing(session=session, cluster_id=cluster.id)
-        return ClusterDetail(
-            **ClusterSummary.model_validate(cluster, from_attributes=True).model_dump(),
-            merged_into=cluster.id if merged else None,
-            articles=[ClusterArticle.model_validate(a, from_attributes=True) for a in members],
-        )
+        with sessions() as session:
+            cluster, merged = crud.resolve_cluster(session=session, cluster_id=cluster_id)
+            if cluster is None or cluster.article_count == 0:
+                raise HTTPException(404, f"cluster {cluster_id} does not exist")
+            members = crud.member_listing(session=session, cluster_id=cluster.id)
+            return ClusterDetail(
+                **ClusterSummary.model_validate(cluster, from_attributes=True).model_dump(),
+                merged_into=cluster.id if merged else None,
+                articles=[ClusterArticle.model_validate(a, from_attributes=True) for a in members],
+            )
 
-    return pages.respond(("one", cluster_id), crud.last_change(session=session), render)
+    return await pages.answer(("one", cluster_id), position, render)
