@@ -53,9 +53,9 @@ from __future__ import annotations
 import gc
 import heapq
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -247,23 +247,43 @@ class StoredArticle:
     duplicate_of: int | None = None
 
 
-@dataclass(slots=True)
-class _Member:
-    """An article of a story: when it was published and its term vectors, packed (a window
-    holds hundreds of thousands of members). Not its embedding: that is in the story's
-    ``meaning`` already, and whoever takes a member out hands it back (``remove``,
-    ``move``), which saves ~0.9 KB an article."""
+class MemberVectors:
+    """Where a ``StoryIndex`` finds its members' term vectors, packed.
 
-    published_at: datetime
-    packed: PackedFeatures
+    A story is scored by its sums, never by its members one by one: their vectors are
+    read only when a story leaves the window (their terms go to the archive of document
+    frequencies), when stories merge (the survivor is posted under the absorbed
+    members' terms) and for ``centrality``. This one holds them in memory. A caller that
+    stores every article's vectors can keep them there instead and read them back at
+    those moments (``app.service.vectors``), which saves ~1.7 KB a member. Never an
+    embedding: that is in the story's ``meaning`` already, and whoever takes a member
+    out hands its features back (``remove``, ``move``).
+    """
 
-    @classmethod
-    def of(cls, published_at: datetime, packed: PackedFeatures) -> _Member:
-        return cls(published_at, PackedFeatures(packed.indices, packed.data, packed.ends))
+    def __init__(self) -> None:
+        self._held: dict[int, PackedFeatures] = {}
 
-    @property
-    def features(self) -> ArticleFeatures:
-        return self.packed.unpack()
+    def put(self, article_id: int, packed: PackedFeatures) -> None:
+        """An article just added (its stored form may not be committed yet)."""
+        self._held[article_id] = PackedFeatures(packed.indices, packed.data, packed.ends)
+
+    def replayed(self, article_ids: Sequence[int], packed: Sequence[PackedFeatures]) -> None:
+        """Stored articles replayed into the index (a rebuild)."""
+        for article_id, p in zip(article_ids, packed):
+            self.put(article_id, p)
+
+    def get(self, article_ids: Iterable[int]) -> dict[int, PackedFeatures]:
+        """The vectors of ``article_ids`` (KeyError for an article never put)."""
+        return {article_id: self._held[article_id] for article_id in article_ids}
+
+    def drop(self, article_ids: Iterable[int]) -> None:
+        """Articles the index no longer holds."""
+        for article_id in article_ids:
+            self._held.pop(article_id, None)
+
+    def __len__(self) -> int:
+        """Articles whose vectors are held in memory."""
+        return len(self._held)
 
 
 class _Sum:
@@ -324,7 +344,7 @@ class _Story:
     sums: dict[str, _Sum]
     # Members' embeddings, summed (float32: float16 vectors add up exactly enough).
     meaning: np.ndarray = field(default_factory=lambda: np.zeros(DIMENSIONS, dtype=np.float32))
-    members: dict[int, _Member] = field(default_factory=dict)
+    members: dict[int, datetime] = field(default_factory=dict)  # article id -> published at
     _flat: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def changed(self) -> None:
@@ -392,11 +412,17 @@ class StoryIndex:
     stories inside the window rebuilds the same index.
     """
 
-    def __init__(self, params: AssignParams | None = None, horizon_days: float | None = None):
+    def __init__(
+        self,
+        params: AssignParams | None = None,
+        horizon_days: float | None = None,
+        vectors: MemberVectors | None = None,
+    ):
         if horizon_days is not None and horizon_days <= 0:
             raise ValueError("horizon_days must be positive (or None to keep every story)")
         self.params = params or AssignParams()
         self.horizon_days = horizon_days
+        self.vectors = vectors if vectors is not None else MemberVectors()
         self.clock_: datetime | None = None
         self._expiry: list[tuple[datetime, int]] = []  # (a story's newest article, story id), a heap
         self.archive_ = DocumentFrequencies()  # document frequencies of the articles that left
@@ -748,12 +774,13 @@ class StoryIndex:
                 story.meaning += meanings[k].astype(np.float32)
             self._spans.set(story)
             self._expires(story)
-        for a, p in zip(articles, packed):
+        for a in articles:
             story = self.stories_[a.story_id]
-            story.members[a.article_id] = _Member.of(a.published_at, p)
+            story.members[a.article_id] = a.published_at
             self.article_story_[a.article_id] = story.id
             if a.duplicate_of is not None:
                 self.duplicate_root_[a.article_id] = self.duplicate_root_.get(a.duplicate_of, a.duplicate_of)
+        self.vectors.replayed([a.article_id for a in articles], packed)
         self._post_many(story_ids, slot, per_field)
         self.df_.add_many(self._terms_many(n, per_field), n)
         self.near_duplicates_.add_many(
@@ -804,47 +831,48 @@ class StoryIndex:
         story.first = min(story.first, published_at)
         story.last = max(story.last, published_at)
         self._spans.set(story)
-        story.members[article_id] = _Member.of(published_at, feats.pack())
+        story.members[article_id] = published_at
+        self.vectors.put(article_id, feats.pack())
         self.article_story_[article_id] = story_id
         self.postings_.add(self._posting_terms(feats), story_id)
         self._expires(story)
 
-    def _detach(self, story_id: int, article_id: int, embedding: np.ndarray | None) -> _Member:
-        """Take an article's member out of its story (dropped once empty); ``embedding``
-        is the article's, which leaves the story's meaning with it."""
+    def _detach(self, story_id: int, article_id: int, feats: ArticleFeatures) -> datetime:
+        """Take an article out of its story (dropped once empty): ``feats`` are the
+        article's features as it was added, embedding included, which leave the story's
+        sums and meaning with it. Returns when the article was published."""
         story = self.stories_[story_id]
-        member = story.members.pop(article_id)
+        published_at = story.members.pop(article_id)
         self.article_story_.pop(article_id, None)
+        self.vectors.drop((article_id,))
         if not story.members:
             del self.stories_[story_id]
             self._spans.drop(story_id)
             self._left()
-            return member
-        removed = member.features
+            return published_at
         for name in FIELDS:
-            vector = removed.field(name)
+            vector = feats.field(name)
             story.sums[name].add(vector.indices, vector.data, sign=-1.0)
         story.changed()
-        if embedding is not None:
-            story.meaning -= embedding
-        times = [m.published_at for m in story.members.values()]
+        if feats.embedding is not None:
+            story.meaning -= feats.embedding
+        times = story.members.values()
         story.first, story.last = min(times), max(times)
         self._spans.set(story)
         self._expires(story)
-        return member
+        return published_at
 
-    def move(self, article_id: int, story_id: int, embedding: np.ndarray | None, *, opened: bool = False) -> bool:
-        """Move a held article, whose embedding is ``embedding``, to another story (an
-        editor's correction): ``opened``, a story the correction opens. False when the
-        article or the story is not held here (outside the window): the caller rebuilds
-        the index instead."""
+    def move(self, article_id: int, story_id: int, feats: ArticleFeatures, *, opened: bool = False) -> bool:
+        """Move a held article, whose features (as it was added, embedding included) are
+        ``feats``, to another story (an editor's correction): ``opened``, a story the
+        correction opens. False when the article or the story is not held here (outside
+        the window): the caller rebuilds the index instead."""
         old_id = self.article_story_.get(article_id)
         if old_id is None or (story_id not in self.stories_ and not opened):
             return False
         if old_id != story_id:
-            member = self._detach(old_id, article_id, embedding)
-            feats = replace(member.features, embedding=embedding)
-            self._attach(story_id, article_id, member.published_at, feats)
+            published_at = self._detach(old_id, article_id, feats)
+            self._attach(story_id, article_id, published_at, feats)
         return True
 
     def set_duplicate_of(self, article_id: int, root: int | None) -> None:
@@ -911,11 +939,12 @@ class StoryIndex:
             del self.stories_[story_id]
             self._spans.drop(story_id)
             evicted = True
-            for article_id, member in story.members.items():
+            for article_id, packed in self.vectors.get(story.members).items():
                 self.article_story_.pop(article_id, None)
                 self.duplicate_root_.pop(article_id, None)
                 self.near_duplicates_.remove(article_id)
-                self.archive_.add(member.packed.terms)
+                self.archive_.add(packed.terms)
+            self.vectors.drop(story.members)
             self._left()
         self.evictions_ += evicted
 
@@ -929,9 +958,9 @@ class StoryIndex:
             self.postings_.compact(self._spans.live)
             self._left_since_compacted = 0
 
-    def remove(self, article_id: int, embedding: np.ndarray | None) -> int | None:
-        """Forget an article, whose embedding is ``embedding``; returns its story id. An
-        emptied story is dropped."""
+    def remove(self, article_id: int, feats: ArticleFeatures) -> int | None:
+        """Forget an article, whose features (as it was added, embedding included) are
+        ``feats``; returns its story id. An emptied story is dropped."""
         story_id = self.article_story_.get(article_id)
         self.near_duplicates_.remove(article_id)
         self.duplicate_root_.pop(article_id, None)
@@ -944,8 +973,8 @@ class StoryIndex:
                 self.duplicate_root_[copy] = new_root
         if story_id is None:
             return None
-        member = self._detach(story_id, article_id, embedding)
-        self.df_.remove(member.packed.terms)
+        self._detach(story_id, article_id, feats)
+        self.df_.remove(feats.terms)
         self.settle()
         return story_id
 
@@ -963,9 +992,9 @@ class StoryIndex:
         self._spans.drop(absorbed_id)
         self._expires(survivor)
         survivor.members.update(absorbed.members)
-        for article_id in absorbed.members:
+        for article_id, packed in self.vectors.get(absorbed.members).items():
             self.article_story_[article_id] = survivor_id
-            self.postings_.add(self._posting_terms(absorbed.members[article_id].features), survivor_id)
+            self.postings_.add(self._posting_terms(packed.unpack()), survivor_id)
         self._left()
 
     # -- snapshot --------------------------------------------------------------
@@ -974,11 +1003,11 @@ class StoryIndex:
         """The index as flat arrays, no Python objects: a snapshot a process can write
         beside the database and load at start (``from_arrays``) instead of replaying
         every article of the window. Stories and their members keep their order; times
-        are microseconds since the epoch."""
+        are microseconds since the epoch. Not the members' vectors: ``vectors`` keeps
+        them (``from_arrays`` is given it back)."""
         stories = list(self.stories_.values())
-        members = [(article_id, m) for s in stories for article_id, m in s.members.items()]
+        members = [(article_id, at) for s in stories for article_id, at in s.members.items()]
         sums = [s.sums[name] for s in stories for name in FIELDS]
-        packed = [m.packed for _, m in members]
         arrays = {
             "clock": np.array([-1 if self.clock_ is None else _micros(self.clock_)], dtype=np.int64),
             "counters": np.array([self.evictions_, self._left_since_compacted], dtype=np.int64),
@@ -991,11 +1020,7 @@ class StoryIndex:
             "sum_indices": _joined([x.indices for x in sums], np.int32),
             "sum_data": _joined([x.data for x in sums], np.float64),
             "member_ids": np.array([a for a, _ in members], dtype=np.int64),
-            "member_published": np.array([_micros(m.published_at) for _, m in members], dtype=np.int64),
-            "member_lengths": np.array([len(p.indices) for p in packed], dtype=np.int64),
-            "member_ends": np.array([p.ends for p in packed], dtype=np.int64).reshape(-1, 2),
-            "member_indices": _joined([p.indices for p in packed], np.int32),
-            "member_data": _joined([p.data for p in packed], np.float32),
+            "member_published": np.array([_micros(at) for _, at in members], dtype=np.int64),
             "duplicate_ids": np.array(list(self.duplicate_root_), dtype=np.int64),
             "duplicate_roots": np.array(list(self.duplicate_root_.values()), dtype=np.int64),
         }
@@ -1008,48 +1033,46 @@ class StoryIndex:
 
     @classmethod
     def from_arrays(
-        cls, arrays: Mapping[str, np.ndarray], params: AssignParams | None = None, horizon_days: float | None = None
+        cls,
+        arrays: Mapping[str, np.ndarray],
+        params: AssignParams | None = None,
+        horizon_days: float | None = None,
+        vectors: MemberVectors | None = None,
     ) -> StoryIndex:
         """The index ``to_arrays`` wrote, under ``params`` and ``horizon_days`` (the
-        caller checks they are the ones it was written under). Raises ``ValueError`` on
-        arrays that do not fit together, so a damaged snapshot is never half loaded."""
+        caller checks they are the ones it was written under), its members' vectors in
+        ``vectors``. Raises ``ValueError`` on arrays that do not fit together, so a
+        damaged snapshot is never half loaded."""
         with _collector_paused():
-            return cls._from_arrays(arrays, params, horizon_days)
+            return cls._from_arrays(arrays, params, horizon_days, vectors)
 
     @classmethod
     def _from_arrays(
-        cls, arrays: Mapping[str, np.ndarray], params: AssignParams | None, horizon_days: float | None
+        cls,
+        arrays: Mapping[str, np.ndarray],
+        params: AssignParams | None,
+        horizon_days: float | None,
+        vectors: MemberVectors | None,
     ) -> StoryIndex:
-        index = cls(params, horizon_days)
+        index = cls(params, horizon_days, vectors)
         story_ids, counts = arrays["story_ids"], arrays["story_members"]
         n, m = len(story_ids), len(arrays["member_ids"])
-        sum_lengths, member_lengths, ends = arrays["sum_lengths"], arrays["member_lengths"], arrays["member_ends"]
+        sum_lengths = arrays["sum_lengths"]
         if not (
             len(arrays["story_first"]) == len(arrays["story_last"]) == len(counts) == n
             and arrays["story_meaning"].shape == (n, DIMENSIONS)
             and len(sum_lengths) == len(FIELDS) * n
             and len(arrays["sum_indices"]) == len(arrays["sum_data"]) == sum_lengths.sum()
-            and int(counts.sum()) == m == len(arrays["member_published"]) == len(member_lengths)
-            and ends.shape == (m, 2)
-            and len(arrays["member_indices"]) == len(arrays["member_data"]) == member_lengths.sum()
+            and int(counts.sum()) == m == len(arrays["member_published"])
             and len(arrays["duplicate_ids"]) == len(arrays["duplicate_roots"])
         ):
             raise ValueError("index arrays do not fit together (lengths)")
-        if ((ends[:, 0] < 0) | (ends[:, 0] > ends[:, 1]) | (ends[:, 1] > member_lengths)).any():
-            raise ValueError("index arrays hold member field bounds outside their vectors")
-        for name in ("sum_indices", "member_indices"):
-            if len(arrays[name]) and not 0 <= int(arrays[name].min()) <= int(arrays[name].max()) < N_FEATURES:
-                raise ValueError(f"index arrays hold term indices outside [0, {N_FEATURES})")
         sum_indices, sum_data = arrays["sum_indices"], arrays["sum_data"]
-        member_indices, member_data = arrays["member_indices"].astype(np.int32, copy=False), arrays["member_data"]
+        if len(sum_indices) and not 0 <= int(sum_indices.min()) <= int(sum_indices.max()) < N_FEATURES:
+            raise ValueError(f"index arrays hold term indices outside [0, {N_FEATURES})")
         meaning = arrays["story_meaning"].astype(np.float32, copy=False)
         sum_bounds = np.concatenate([[0], np.cumsum(sum_lengths)]).tolist()
-        bounds = np.concatenate([[0], np.cumsum(member_lengths)]).tolist()
-        published = _datetimes(arrays["member_published"])
-        members = [
-            _Member(at, PackedFeatures(member_indices[a:b], member_data[a:b], (e0, e1)))
-            for at, a, b, (e0, e1) in zip(published, bounds, bounds[1:], ends.tolist())
-        ]
+        members = _datetimes(arrays["member_published"])
         member_ids = arrays["member_ids"].tolist()
         firsts, lasts = _datetimes(arrays["story_first"]), _datetimes(arrays["story_last"])
         at = 0
@@ -1086,7 +1109,7 @@ class StoryIndex:
         story = self.stories_.get(story_id)
         if story is None:
             return None
-        return member_centrality({a: m.packed for a, m in story.members.items()}, self.df_, story.sums)
+        return member_centrality(self.vectors.get(story.members), self.df_, story.sums)
 
 
 def _headlines_alone(story: _Story) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -92,8 +93,8 @@ def add(index: StoryIndex, article_id: int, story_id: int, article, at=T0, dupli
 
 
 def remove(index: StoryIndex, article_id: int, article) -> int | None:
-    """Take a stored article out, handing back its embedding as a store would."""
-    return index.remove(article_id, _embedding(*article) if article is not None else None)
+    """Take a stored article out, handing back its features as a store would."""
+    return index.remove(article_id, prepared(article)[0])
 
 
 def assign(index: StoryIndex, article, at=T0):
@@ -401,7 +402,7 @@ def test_remove_keeps_a_story_that_has_members_left_and_narrows_its_span(index):
 
 
 def test_removing_an_unknown_article_returns_none(index):
-    assert remove(index, 99, None) is None
+    assert remove(index, 99, FERRY) is None
     assert sorted(index.article_story_) == [1, 2]
 
 
@@ -739,6 +740,10 @@ def test_an_article_without_an_embedding_adds_no_meaning():
     assert _semantic(built, BRIDGE_COURIER)[100] == 0.0
 
 
+MILL_SOLD = ("Vellmont mill site sold", MILL[1][:400])
+LATER_ORCHESTRA = ("Marlow to lead Vellmont orchestra", ORCHESTRA[1][:300])
+
+
 def _stream():
     """(article id, story id, published, text, duplicate_of): stories with several
     members, a copy of a copy, and one story fed from both sides of its span."""
@@ -752,7 +757,7 @@ def _stream():
         (6, 100, T0 + 3 * day, GAZETTE_COPY_OF_COPY, 5),
         (7, 300, T0 + 4 * day, MILL, None),
         (8, 400, T0 + 5 * day, FERRY, None),
-        (9, 200, T0 + 6 * day, ("Marlow to lead Vellmont orchestra", ORCHESTRA[1][:300]), None),
+        (9, 200, T0 + 6 * day, LATER_ORCHESTRA, None),
         (10, 500, T0 + 6 * day, ("Port Calder ferry budget passed", ""), None),
     ]
 
@@ -804,7 +809,7 @@ def test_replaying_many_at_once_builds_the_index_one_by_one_would(split):
 
 def test_a_moved_article_takes_its_meaning_with_it(index):
     add(index, 3, 100, ORCHESTRA)
-    assert index.move(3, 200, _embedding(*ORCHESTRA))
+    assert index.move(3, 200, prepared(ORCHESTRA)[0])
     built = StoryIndex()
     for article_id, story_id, article in [(1, 100, BRIDGE_GAZETTE), (2, 200, ORCHESTRA), (3, 200, ORCHESTRA)]:
         add(built, article_id, story_id, article)
@@ -820,7 +825,7 @@ def _held(index: StoryIndex) -> StoryIndex:
     for article_id, story_id, at, article, duplicate_of in _stream():
         add(index, article_id, story_id, article, at, duplicate_of)
     remove(index, 3, BRIDGE_COURIER)
-    add(index, 11, 600, ("Vellmont mill site sold", MILL[1][:400]), T0 + timedelta(days=35))
+    add(index, 11, 600, MILL_SOLD, T0 + timedelta(days=35))
     remove(index, 2, ORCHESTRA)  # a removed row the near-duplicate arrays still hold
     return index
 
@@ -829,24 +834,24 @@ def test_an_index_read_back_from_its_arrays_holds_and_decides_the_same():
     held = _held(StoryIndex(horizon_days=30))
     assert held.evictions_ == 1 and set(held.stories_) == {200, 400, 500, 600}
     assert (held.near_duplicates_.to_arrays()["ids"] == -1).any()
-    read = StoryIndex.from_arrays(held.to_arrays(), horizon_days=30)
+    read = StoryIndex.from_arrays(held.to_arrays(), horizon_days=30, vectors=copy.deepcopy(held.vectors))
     assert _state(read) == _state(held)
     assert read.evictions_ == held.evictions_ and read.archive_.n_docs_ == held.archive_.n_docs_
     for sid, story in held.stories_.items():
         for name in story.sums:
             assert read.stories_[sid].sums[name].data.tolist() == story.sums[name].data.tolist()
         assert read.stories_[sid].meaning.tolist() == story.meaning.tolist()
-        for article_id, member in story.members.items():
-            got = read.stories_[sid].members[article_id]
-            assert got.published_at == member.published_at and got.packed.ends == member.packed.ends
-            assert got.packed.indices.tolist() == member.packed.indices.tolist()
+        assert read.stories_[sid].members == story.members
+        for article_id, packed in held.vectors.get(story.members).items():
+            got = read.vectors.get([article_id])[article_id]
+            assert got.ends == packed.ends and got.indices.tolist() == packed.indices.tolist()
     later = T0 + timedelta(days=36)
     for article in (BRIDGE_RADIO, FERRY, GAZETTE_COPY, MILL, ORCHESTRA):
         assert assign(read, article, later) == assign(held, article, later)
     for each in (read, held):  # and both go on alike
         add(each, 12, 600, MILL, later)
-        remove(each, 11, None)
-        each.move(9, 600, None)
+        remove(each, 11, MILL_SOLD)
+        each.move(9, 600, prepared(LATER_ORCHESTRA)[0])
     assert _state(read) == _state(held)
 
 
@@ -860,7 +865,7 @@ def test_an_empty_index_reads_back_empty():
     [
         lambda a: a.update(member_ids=a["member_ids"][:-1]),
         lambda a: a.update(sum_indices=a["sum_indices"] + 2**30),
-        lambda a: a.update(member_ends=a["member_ends"] + 10_000),
+        lambda a: a.update(member_published=a["member_published"][:-1]),
         lambda a: a.update(near_key_rows=a["near_key_rows"] + 10_000),
         lambda a: a.update(postings_keys=a["postings_keys"][::-1]),
     ],

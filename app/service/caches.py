@@ -27,6 +27,7 @@ from sqlalchemy import Row
 from sqlalchemy.orm import Session, object_session
 
 from app.service import snapshot
+from app.service.vectors import StoredVectors
 from app.store import crud
 from app.store.models import Article
 from clustering import embed, fingerprint
@@ -136,7 +137,8 @@ class Caches:
 
     def __init__(self, horizon_days: float | None = None):
         self.horizon_days = horizon_days  # stories quieter than this leave the index
-        self.index = StoryIndex(horizon_days=horizon_days)
+        self.vectors = StoredVectors()  # members' term vectors, read back from the database
+        self.index = StoryIndex(horizon_days=horizon_days, vectors=self.vectors)
         self.index_lock = threading.RLock()
         self.digests: OrderedDict[int, Digest] = OrderedDict()  # summary state of recent stories
         self.texts: OrderedDict[int, str] = OrderedDict()  # texts of recent articles
@@ -158,7 +160,8 @@ class Caches:
         }
 
     def rebuild(self, session: Session) -> None:
-        index = StoryIndex(self.index.params, self.horizon_days)
+        self.vectors.begin(session)
+        index = StoryIndex(self.index.params, self.horizon_days, self.vectors)
         archive = crud.get_term_archive(session=session)
         if archive is not None:
             index.load_archive(archive)
@@ -258,6 +261,7 @@ class Caches:
         commit order); a merge, takedown or prune made elsewhere rebuilds everything,
         which is rare.
         """
+        self.vectors.begin(session)  # a transaction that may change the index starts here
         newest, reshapes = crud.newest_and_reshapes(session=session)
         if reshapes != self.reshapes_seen:
             self.rebuild(session)

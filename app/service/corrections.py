@@ -20,7 +20,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from app.service.caches import Caches, stored_embedding
+from app.service.caches import Caches, stored_features
 from app.service.transaction import Transaction
 from app.store import crud
 from app.store.models import Article, Cluster, Correction
@@ -301,9 +301,9 @@ class Editor:
                 for article_id in article_ids
             },
         )
-        embeddings = {a: stored_embedding(self.session.get(Article, a)) for a in article_ids}
+        stored = {a: stored_features(self.session.get(Article, a)) for a in article_ids}
         with caches.index_lock:
-            held = all(caches.index.move(a, into, embeddings[a], opened=target is None) for a in article_ids)
+            held = all(caches.index.move(a, into, stored[a], opened=target is None) for a in article_ids)
             for article_id, original in regrouped.items():
                 caches.index.set_duplicate_of(article_id, original)
             if not held:

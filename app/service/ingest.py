@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.observability import Metrics
 from app.service import corrections
-from app.service.caches import READ_ONLY, Caches, stored_embedding
+from app.service.caches import READ_ONLY, Caches, stored_features
 from app.service.transaction import Submission, Transaction, known
 from app.service.workers import Job, Preparer
 from app.store import crud, locks
@@ -582,10 +582,10 @@ class StoryService:
             self._keep_clock(session)
             cluster, _ = crud.resolve_cluster(session=session, cluster_id=article.cluster_id)
             cluster_id = cluster.id if cluster else article.cluster_id
-            embedding = stored_embedding(article)
+            feats = stored_features(article)
             crud.delete_article(session=session, article=article)
             with self.caches.index_lock:
-                self.index.remove(article_id, embedding)
+                self.index.remove(article_id, feats)
             self.caches.reshapes_seen = crud.count_reshape(session=session)
             now = datetime.now(UTC)
             txn = Transaction(session, {}, {})

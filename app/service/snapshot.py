@@ -134,7 +134,7 @@ def read(path: Path, like: StoryIndex, *, session: Session) -> tuple[StoryIndex,
             why = _stale(header, like, session)
             if why is None:
                 arrays = {name: stored[name] for name in stored.files if name != "header"}
-                index = StoryIndex.from_arrays(arrays, like.params, like.horizon_days)
+                index = StoryIndex.from_arrays(arrays, like.params, like.horizon_days, like.vectors)
     except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
         why = f"it cannot be read ({type(error).__name__}: {error})"
     if why is not None:

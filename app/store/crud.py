@@ -324,6 +324,16 @@ def story_articles_before(*, session: Session, cluster_id: int, article_id: int)
     )
 
 
+def stored_vectors(*, session: Session, article_ids: list[int]) -> list[tuple[int, bytes | None]]:
+    """(id, stored term vectors) of the articles ``article_ids`` that are stored, read on
+    the session's connection: rows the running transaction has written are seen, and
+    nothing of it is flushed early."""
+    return [
+        tuple(row)
+        for row in session.connection().execute(select(Article.id, Article.features).where(Article.id.in_(article_ids)))
+    ]
+
+
 def articles_after(*, session: Session, article_id: int) -> list[Article]:
     """Stored articles with a higher id than ``article_id``, in id order."""
     return list(
