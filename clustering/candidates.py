@@ -4,6 +4,13 @@ LSH is an index, not a verdict: a band collision says two signatures *probably*
 share a band, nothing more. Every candidate is confirmed here by its estimated
 Jaccard similarity against the stored signature.
 
+A signature is held as the low 16 bits of each of its values (b-bit MinHash, Li and
+König 2010): two different 32-bit values agree in their low 16 bits once in 65,536, so
+the share of equal values, the Jaccard estimate, is the full signature's but for such a
+chance agreement (a pair at the 0.8 bar of copies, 26 values apart, gains one value of
+128 about once in 2,500 comparisons), and a window holds half the bytes. Band keys are made of the full
+values, so the same pairs collide.
+
 The band index is flat: a window holds hundreds of thousands of signatures, and a
 Python set per band bucket (datasketch's ``MinHashLSH``) costs ~6.7 KB an article.
 Here each band of each signature is one 64-bit key in a sorted NumPy array beside the
@@ -39,6 +46,14 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 _DRAW = np.random.default_rng(20261202)
 _ROW_WEIGHTS = _DRAW.integers(0, 2**63, size=NUM_PERM, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
 _BAND_OFFSETS = _DRAW.integers(0, 2**63, size=NUM_PERM, dtype=np.uint64)
+
+
+_HELD = np.uint16  # the bits of each signature value held (b-bit MinHash; see the module docstring)
+
+
+def _held(signatures: np.ndarray) -> np.ndarray:
+    """The low bits of each value that the index holds."""
+    return np.asarray(signatures).astype(_HELD, copy=False)
 
 
 @cache
@@ -89,7 +104,7 @@ class NearDuplicateIndex:
             raise ValueError("threshold must be between 0 and 1 (exclusive)")
         self.threshold = threshold
         self.bands, self.rows = band_layout(threshold)
-        self.signatures_ = np.empty((0, NUM_PERM), dtype=np.uint32)
+        self.signatures_ = np.empty((0, NUM_PERM), dtype=_HELD)  # the low bits of each value
         self.ids_ = np.empty(0, dtype=np.int64)
         self.row_of_: dict[int, int] = {}
         self._used = 0  # rows of signatures_ in use, removed ones included
@@ -124,7 +139,7 @@ class NearDuplicateIndex:
         if not len(article_ids):
             return
         rows = self._allocate(len(article_ids))
-        self.signatures_[rows] = signatures
+        self.signatures_[rows] = _held(signatures)
         self.ids_[rows] = article_ids
         self.row_of_.update(zip(article_ids.tolist(), rows.tolist()))
         keys = band_keys(signatures, self.bands, self.rows)
@@ -143,7 +158,7 @@ class NearDuplicateIndex:
             # An eighth more room each time, not twice: at a million stored the rows are
             # ~250k signatures (~130 MB), and doubling would hold as much again unused.
             size = max(self._used + n, len(self.ids_) + len(self.ids_) // 8, 1024)
-            grown_signatures = np.zeros((size, NUM_PERM), dtype=np.uint32)
+            grown_signatures = np.zeros((size, NUM_PERM), dtype=_HELD)
             grown_signatures[: self._used] = self.signatures_[: self._used]
             self.signatures_ = grown_signatures
             grown = np.full(size, -1, dtype=np.int64)
@@ -213,7 +228,7 @@ class NearDuplicateIndex:
             raise ValueError("near-duplicate arrays do not fit together (shapes)")
         if len(key_rows) and not 0 <= int(key_rows.min()) <= int(key_rows.max()) < len(ids):
             raise ValueError("near-duplicate band keys point outside the signature rows")
-        made.signatures_ = signatures.astype(np.uint32, copy=False)
+        made.signatures_ = _held(signatures)
         made.ids_ = ids.astype(np.int64, copy=False)
         made._used = len(ids)
         made._keys, made._key_rows = keys.astype(np.uint64, copy=False), key_rows.astype(np.int32, copy=False)
@@ -245,7 +260,7 @@ class NearDuplicateIndex:
         floor = self.threshold if min_similarity is None else min_similarity
         rows = self._colliding_rows(values)
         # The estimated Jaccard of each (``fingerprint.jaccard``): the share of equal values.
-        similarity = np.count_nonzero(self.signatures_[rows] == values, axis=1) / NUM_PERM
+        similarity = np.count_nonzero(self.signatures_[rows] == _held(values), axis=1) / NUM_PERM
         ids = self.ids_[rows]
         confirmed = similarity >= floor
         ids, similarity = ids[confirmed], similarity[confirmed]

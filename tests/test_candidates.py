@@ -52,6 +52,28 @@ def test_candidate_similarity_is_the_estimated_jaccard(index):
     assert found == Candidate(1, jaccard(sig(COPY), sig(REPORT)))
 
 
+def test_held_low_bits_estimate_the_full_signatures_jaccard():
+    """Values that differ agree in their low 16 bits only by chance (the module
+    docstring): the estimate is the full one, at most a chance value above it."""
+    rng = np.random.default_rng(7)
+    base = rng.integers(0, 2**32, size=(400, NUM_PERM), dtype=np.uint32)
+    other = base.copy()
+    apart = rng.random((400, NUM_PERM)) < rng.uniform(0.05, 0.6, size=(400, 1))
+    other[apart] = rng.integers(0, 2**32, size=int(apart.sum()), dtype=np.uint32)
+    other[:, 0] = base[:, 0] + 2**16  # differs in its high bits only: counted equal when held
+    index = NearDuplicateIndex(threshold=0.01)
+    index.add_many(np.arange(400), base)
+    compared = gained = 0
+    for k in range(400):
+        full = jaccard(base[k], other[k])
+        found = {c.article_id: c.similarity for c in index.query(other[k], min_similarity=0.0)}
+        if k in found:
+            assert full + 1 / NUM_PERM <= found[k] <= full + 3 / NUM_PERM
+            compared += 1
+            gained += found[k] > full + 1 / NUM_PERM
+    assert compared > 350 and gained <= 2
+
+
 def test_unrelated_text_finds_no_candidate():
     index = NearDuplicateIndex()
     index.add(1, sig(REPORT))
