@@ -929,24 +929,36 @@ class StoryIndex:
             heapq.heappush(self._expiry, (story.last, story.id))
 
     def _evict(self, cutoff: datetime) -> None:
-        """Drop every story whose newest article is older than ``cutoff``."""
-        evicted = False
+        """Drop every story whose newest article is older than ``cutoff``. Their members'
+        vectors (for the archive) are read first, in one call: if that fails, the index
+        is as it was."""
+        popped, found = [], {}
         while self._expiry and self._expiry[0][0] < cutoff:
-            _, story_id = heapq.heappop(self._expiry)
-            story = self.stories_.get(story_id)
-            if story is None or story.last >= cutoff:
-                continue  # merged, removed, or grown since this entry was pushed
-            del self.stories_[story_id]
-            self._spans.drop(story_id)
-            evicted = True
-            for article_id, packed in self.vectors.get(story.members).items():
+            entry = heapq.heappop(self._expiry)
+            popped.append(entry)
+            story = self.stories_.get(entry[1])
+            if story is not None and story.last < cutoff:  # else merged, removed, or grown since pushed
+                found[story.id] = story  # once, however often it was pushed
+        leaving = list(found.values())
+        if not leaving:
+            return
+        try:
+            vectors = self.vectors.get([article_id for story in leaving for article_id in story.members])
+        except BaseException:
+            for entry in popped:
+                heapq.heappush(self._expiry, entry)
+            raise
+        for story in leaving:
+            del self.stories_[story.id]
+            self._spans.drop(story.id)
+            for article_id in story.members:
                 self.article_story_.pop(article_id, None)
                 self.duplicate_root_.pop(article_id, None)
                 self.near_duplicates_.remove(article_id)
-                self.archive_.add(packed.terms)
+                self.archive_.add(vectors[article_id].terms)
             self.vectors.drop(story.members)
             self._left()
-        self.evictions_ += evicted
+        self.evictions_ += 1
 
     def _left(self) -> None:
         """Count a story that left the index (evicted, merged away, emptied). Its postings
@@ -1037,7 +1049,8 @@ class StoryIndex:
         arrays: Mapping[str, np.ndarray],
         params: AssignParams | None = None,
         horizon_days: float | None = None,
-        vectors: MemberVectors | None = None,
+        *,
+        vectors: MemberVectors,
     ) -> StoryIndex:
         """The index ``to_arrays`` wrote, under ``params`` and ``horizon_days`` (the
         caller checks they are the ones it was written under), its members' vectors in
@@ -1052,7 +1065,7 @@ class StoryIndex:
         arrays: Mapping[str, np.ndarray],
         params: AssignParams | None,
         horizon_days: float | None,
-        vectors: MemberVectors | None,
+        vectors: MemberVectors,
     ) -> StoryIndex:
         index = cls(params, horizon_days, vectors)
         story_ids, counts = arrays["story_ids"], arrays["story_members"]

@@ -10,7 +10,7 @@ from functools import cache
 import numpy as np
 import pytest
 
-from clustering.assign import EVENT_GAP_DAYS, FEATURES, AssignParams, StoredArticle, StoryIndex
+from clustering.assign import EVENT_GAP_DAYS, FEATURES, AssignParams, MemberVectors, StoredArticle, StoryIndex
 from clustering.embed import embed
 from clustering.fingerprint import jaccard, signature
 from clustering.normalise import words
@@ -855,8 +855,34 @@ def test_an_index_read_back_from_its_arrays_holds_and_decides_the_same():
     assert _state(read) == _state(held)
 
 
+class _Unreadable(MemberVectors):
+    """Vectors whose store fails to answer (a dropped connection) until ``mend``."""
+
+    broken = True
+
+    def get(self, article_ids):
+        if self.broken:
+            raise ConnectionError("store went away")
+        return super().get(article_ids)
+
+
+def test_stories_leave_the_window_only_once_their_vectors_are_read():
+    index = StoryIndex(horizon_days=30, vectors=_Unreadable())
+    for article_id, story_id, at, article, duplicate_of in _stream():
+        add(index, article_id, story_id, article, at, duplicate_of)
+    before = _state(index)
+    with pytest.raises(ConnectionError):
+        add(index, 11, 600, MILL_SOLD, T0 + timedelta(days=35))  # the clock moves: stories would leave
+    after = _state(index)
+    assert after["stories"].keys() == before["stories"].keys() | {600}  # the article is in; nothing left
+    assert index.evictions_ == 0 and after["near_duplicates"] == sorted(before["near_duplicates"] + [11])
+    index.vectors.broken = False
+    index.settle()
+    assert index.evictions_ == 1 and set(index.stories_) == {200, 400, 500, 600}
+
+
 def test_an_empty_index_reads_back_empty():
-    read = StoryIndex.from_arrays(StoryIndex().to_arrays())
+    read = StoryIndex.from_arrays(StoryIndex().to_arrays(), vectors=MemberVectors())
     assert not read.stories_ and read.clock_ is None and read.df_.n_docs_ == 0
 
 
@@ -874,7 +900,7 @@ def test_arrays_that_do_not_fit_together_are_refused(damage):
     arrays = _held(StoryIndex(horizon_days=30)).to_arrays()
     damage(arrays)
     with pytest.raises(ValueError):
-        StoryIndex.from_arrays(arrays, horizon_days=30)
+        StoryIndex.from_arrays(arrays, horizon_days=30, vectors=MemberVectors())
 
 
 def test_an_article_whose_terms_find_only_stories_that_left_has_no_candidates():

@@ -678,7 +678,11 @@ class StoryService:
                     self._recover()
                 else:
                     with self._snapshot() as session:
-                        self.caches.catch_up(session)
+                        try:
+                            self.caches.catch_up(session)
+                        except BaseException:
+                            self.ready = False  # the caches may hold part of it: rebuilt before the next use
+                            raise
             finally:
                 self.lock.release()
         [batch] = self.preparer.prepare([Job(0, draft_of(article, datetime.now(UTC)))])

@@ -49,7 +49,8 @@ from clustering.vectorise import TERM_SCHEME
 
 log = logging.getLogger(__name__)
 
-FORMAT = 2  # 2: postings of live stories only, every story that left counted
+FORMAT = 3  # 2: postings of live stories only, every story that left counted; 3: no member vectors,
+# near-duplicate signatures as their values' low 16 bits
 CATCH_UP_AT_MOST = 20_000  # articles stored after the file that are applied; beyond, a rebuild is cheaper
 
 
@@ -134,7 +135,7 @@ def read(path: Path, like: StoryIndex, *, session: Session) -> tuple[StoryIndex,
             why = _stale(header, like, session)
             if why is None:
                 arrays = {name: stored[name] for name in stored.files if name != "header"}
-                index = StoryIndex.from_arrays(arrays, like.params, like.horizon_days, like.vectors)
+                index = StoryIndex.from_arrays(arrays, like.params, like.horizon_days, vectors=like.vectors)
     except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
         why = f"it cannot be read ({type(error).__name__}: {error})"
     if why is not None:

@@ -47,6 +47,9 @@ class StoredVectors(MemberVectors):
         ids = list(article_ids)
         missing = [a for a in ids if a not in self._held]
         read = self._read(missing) if missing else {}
+        if len(read) < len(missing):
+            lost = sorted(set(missing) - set(read))
+            raise KeyError(f"articles {lost[:10]} are in the story index but not stored ({len(lost)} in all)")
         return {a: self._held[a] if a in self._held else read[a] for a in ids}
 
     def _read(self, article_ids: list[int]) -> dict[int, PackedFeatures]:
