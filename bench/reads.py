@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> None:
                 floor_written = writer.rate(floor_began, time.perf_counter())
                 writer.stopped.set()
                 writer.join()
+                writer_rss = psutil.Process(write_to.process.pid).memory_info().rss / 2**20
         finally:
             for each in reversed(servers):
                 each.stop()
@@ -218,7 +219,8 @@ def main(argv: list[str] | None = None) -> None:
     if writer is not None:
         print(
             f"written while reading: {spread(written)} articles/s (during the floor run: {floor_written:.1f}); "
-            f"{sum(n for _, n in writer.written)} in all"
+            f"{sum(n for _, n in writer.written)} in all; the writer's RSS then {writer_rss:.0f} MiB "
+            "(its prepare workers apart)"
         )
         if writer.failure:
             print(f"the writer stopped before the reads ended: {writer.failure}")

@@ -38,6 +38,7 @@ LSH_THRESHOLD = 0.5
 # A copy: at least this estimated Jaccard on cleaned body shingles.
 DUPLICATE_JACCARD = 0.8
 
+_SORT_AT = 4096  # articles added one by one before the rows are sorted by id again
 _MERGE_AT = 1 << 16  # pending band keys merged into the sorted arrays at once (~2,600 articles)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)  # splitmix64's finaliser
 _MIX2 = np.uint64(0x94D049BB133111EB)
@@ -97,6 +98,8 @@ class NearDuplicateIndex:
     Signatures sit in the rows of one array (``signatures_``), article ids in
     ``ids_`` (-1: removed). A removed row keeps its band keys until a third of the
     rows are removed, when the arrays are compacted; a query skips removed rows.
+    An article's row is found in the rows sorted by article id (``_by_id``, 12 bytes an
+    article where a dictionary costs ~110), or among those added since they were sorted.
     """
 
     def __init__(self, threshold: float = LSH_THRESHOLD):
@@ -106,7 +109,9 @@ class NearDuplicateIndex:
         self.bands, self.rows = band_layout(threshold)
         self.signatures_ = np.empty((0, NUM_PERM), dtype=_HELD)  # the low bits of each value
         self.ids_ = np.empty(0, dtype=np.int64)
-        self.row_of_: dict[int, int] = {}
+        self._live = 0  # rows in use that are not removed
+        self._by_id = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32))  # (ids, their rows), by id
+        self._recent: dict[int, int] = {}  # article id -> row, added since ``_by_id`` was sorted
         self._used = 0  # rows of signatures_ in use, removed ones included
         self._keys = np.empty(0, dtype=np.uint64)  # sorted band keys
         self._key_rows = np.empty(0, dtype=np.int32)  # the row each key belongs to
@@ -114,13 +119,42 @@ class NearDuplicateIndex:
         self._pending_count = 0
 
     def __len__(self) -> int:
-        return len(self.row_of_)
+        return self._live
 
     def __contains__(self, article_id: int) -> bool:
-        return article_id in self.row_of_
+        return self._row_of(article_id) is not None
 
     def __iter__(self):
-        return iter(self.row_of_)
+        ids = self.ids_[: self._used]
+        return iter(ids[ids >= 0].tolist())
+
+    def _row_of(self, article_id: int) -> int | None:
+        row = self._recent.get(article_id)
+        if row is not None:
+            return row
+        ids, rows = self._by_id
+        at = int(np.searchsorted(ids, article_id))
+        if at < len(ids) and ids[at] == article_id and self.ids_[rows[at]] == article_id:
+            return int(rows[at])
+        return None  # never added, or removed (its row says -1)
+
+    def _held(self, article_ids: np.ndarray) -> np.ndarray:
+        """Which of ``article_ids`` are indexed."""
+        ids, rows = self._by_id
+        at = np.minimum(np.searchsorted(ids, article_ids), max(len(ids) - 1, 0))
+        held = np.zeros(len(article_ids), dtype=bool)
+        if len(ids):
+            held = (ids[at] == article_ids) & (self.ids_[rows[at]] == article_ids)
+        if self._recent:
+            held |= np.fromiter((int(a) in self._recent for a in article_ids), dtype=bool, count=len(article_ids))
+        return held
+
+    def _sort_ids(self) -> None:
+        """Sort the rows in use by article id (after a bulk add, a compaction, a load)."""
+        live = np.flatnonzero(self.ids_[: self._used] >= 0)
+        order = np.argsort(self.ids_[live], kind="stable")
+        self._by_id = (self.ids_[live][order].copy(), live[order].astype(np.int32))
+        self._recent.clear()
 
     def add(self, article_id: int, values: np.ndarray) -> None:
         """Index a signature; an empty text's signature is never indexed."""
@@ -134,14 +168,18 @@ class NearDuplicateIndex:
         keep = ~(signatures == EMPTY_SIGNATURE).all(axis=1)
         _, first = np.unique(article_ids, return_index=True)  # one signature an id
         keep &= np.isin(np.arange(len(article_ids)), first)
-        keep &= np.fromiter((int(a) not in self.row_of_ for a in article_ids), dtype=bool, count=len(article_ids))
+        keep &= ~self._held(article_ids)
         article_ids, signatures = article_ids[keep], signatures[keep]
         if not len(article_ids):
             return
         rows = self._allocate(len(article_ids))
         self.signatures_[rows] = _held(signatures)
         self.ids_[rows] = article_ids
-        self.row_of_.update(zip(article_ids.tolist(), rows.tolist()))
+        self._live += len(article_ids)
+        if len(self._recent) + len(article_ids) > max(_SORT_AT, len(self._by_id[0]) // 8):
+            self._sort_ids()  # a bulk add, or enough one by one: one sort of every row
+        else:
+            self._recent.update(zip(article_ids.tolist(), rows.tolist()))
         keys = band_keys(signatures, self.bands, self.rows)
         if len(article_ids) * self.bands < _MERGE_AT // 8:
             for key_row, row in zip(keys.tolist(), rows.tolist()):
@@ -187,11 +225,13 @@ class NearDuplicateIndex:
         self._key_rows = np.insert(self._key_rows, at, rows)
 
     def remove(self, article_id: int) -> None:
-        row = self.row_of_.pop(article_id, None)
+        row = self._row_of(article_id)
         if row is None:
             return
         self.ids_[row] = -1
-        if self._used - len(self.row_of_) > max(1024, self._used // 3):
+        self._recent.pop(article_id, None)
+        self._live -= 1
+        if self._used - self._live > max(1024, self._used // 3):
             self._compact()
 
     def _compact(self) -> None:
@@ -205,7 +245,7 @@ class NearDuplicateIndex:
         self.signatures_ = self.signatures_[: self._used][live].copy()
         self.ids_ = self.ids_[: self._used][live].copy()
         self._used = len(self.ids_)
-        self.row_of_ = dict(zip(self.ids_.tolist(), range(self._used)))
+        self._sort_ids()
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The index as flat arrays (``from_arrays`` reads them back): signatures and ids
@@ -232,8 +272,8 @@ class NearDuplicateIndex:
         made.ids_ = ids.astype(np.int64, copy=False)
         made._used = len(ids)
         made._keys, made._key_rows = keys.astype(np.uint64, copy=False), key_rows.astype(np.int32, copy=False)
-        live = np.flatnonzero(made.ids_ >= 0)
-        made.row_of_ = dict(zip(made.ids_[live].tolist(), live.tolist()))
+        made._live = int(np.count_nonzero(made.ids_ >= 0))
+        made._sort_ids()
         return made
 
     def _colliding_rows(self, values: np.ndarray) -> np.ndarray:
@@ -255,7 +295,7 @@ class NearDuplicateIndex:
         ``min_similarity`` defaults to the LSH threshold: band collisions below it
         are dropped.
         """
-        if (values == EMPTY_SIGNATURE).all() or not self.row_of_:
+        if (values == EMPTY_SIGNATURE).all() or not self._live:
             return []
         floor = self.threshold if min_similarity is None else min_similarity
         rows = self._colliding_rows(values)

@@ -138,6 +138,27 @@ def test_index_reports_membership_and_size(index):
     assert len(index) == 2
 
 
+def test_membership_follows_adds_removals_sorting_and_compaction_as_a_set_would():
+    rng = np.random.default_rng(3)
+    index, held = NearDuplicateIndex(), set()
+    for step in range(12):
+        ids = rng.integers(0, 20_000, size=int(rng.integers(1, 3000)))
+        signatures = rng.integers(1, 2**32, size=(len(ids), NUM_PERM), dtype=np.uint32)
+        if step % 3 == 0:
+            index.add_many(ids, signatures)  # a bulk add
+        else:
+            for article_id, values in zip(ids.tolist(), signatures):
+                index.add(article_id, values)
+        held |= set(ids.tolist())
+        for article_id in rng.choice(sorted(held), size=len(held) // 3, replace=False).tolist():
+            index.remove(article_id)
+            held.discard(article_id)
+        index.remove(10**9)  # never added
+        assert len(index) == len(held) and set(index) == held
+        probe = rng.integers(0, 20_000, size=500).tolist()
+        assert [a in index for a in probe] == [a in held for a in probe]
+
+
 def test_default_threshold_is_the_lsh_threshold():
     assert NearDuplicateIndex().threshold == LSH_THRESHOLD
 
