@@ -53,6 +53,7 @@ from __future__ import annotations
 import gc
 import heapq
 import json
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -178,6 +179,8 @@ EXPLAINED = 3  # candidate stories an assignment keeps, with their features
 # Stories that may leave the index before their postings are dropped in one pass: at a
 # million stored (~7M pairs) a pass is a few tens of milliseconds.
 _COMPACT_AFTER = 1024
+# Stories whose sums are kept flattened for scoring (``StoryIndex._flat``): the last scored.
+_FLATS_KEPT = 4096
 
 
 @dataclass(frozen=True)
@@ -437,6 +440,7 @@ class StoryIndex:
         self._spans = _Spans()
         # Dense scratch rows, zero between uses (the article's weighted fields, side by side).
         self._query = np.zeros(len(FIELDS) * N_FEATURES)
+        self._flats: OrderedDict[int, None] = OrderedDict()  # stories holding ``_Story.flat``, last scored last
 
     # -- reading ---------------------------------------------------------------
 
@@ -522,7 +526,7 @@ class StoryIndex:
         X = np.zeros((len(stories), len(FEATURES)))
         if not stories:
             return X
-        flats = [story.flat() for story in stories]
+        flats = [self._flat(story) for story in stories]
         X[:, :3] = self._field_cosines(feats, flats)
         untitled = np.array([f[2][0] == 0 for f in flats]) | (feats.title.nnz == 0)
         if is_headline(feats):
@@ -537,6 +541,18 @@ class StoryIndex:
         X[:, 5] = np.log1p([len(s.members) for s in stories])
         X[:, 6] = self._semantic_cosines(feats.embedding, stories)
         return X
+
+    def _flat(self, story: _Story) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``story.flat()``, kept for the ``_FLATS_KEPT`` stories scored last: a second copy
+        of the sums of every story ever scored would grow with the window."""
+        flat = story.flat()
+        self._flats[story.id] = None
+        self._flats.move_to_end(story.id)
+        while len(self._flats) > _FLATS_KEPT:
+            dropped = self.stories_.get(self._flats.popitem(last=False)[0])
+            if dropped is not None:
+                dropped.changed()
+        return flat
 
     @staticmethod
     def _semantic_cosines(embedding: np.ndarray | None, stories: list[_Story]) -> np.ndarray:

@@ -10,6 +10,7 @@ from functools import cache
 import numpy as np
 import pytest
 
+import clustering.assign as assign_module
 from clustering.assign import EVENT_GAP_DAYS, FEATURES, AssignParams, MemberVectors, StoredArticle, StoryIndex
 from clustering.embed import embed
 from clustering.fingerprint import jaccard, signature
@@ -715,6 +716,16 @@ def _semantic(index: StoryIndex, article, at=T0) -> dict[int, float]:
 def test_a_write_up_of_the_event_means_more_like_its_story_than_another_event(index):
     semantic = _semantic(index, BRIDGE_COURIER)
     assert semantic[100] > semantic.get(200, 0.0) + 0.2
+
+
+def test_only_the_stories_scored_last_keep_their_sums_flattened(index, monkeypatch):
+    add(index, 3, 300, BRIDGE_COURIER)
+    assign(index, BRIDGE_RADIO)  # scores both bridge stories
+    assert {sid for sid, s in index.stories_.items() if s._flat is not None} >= {100, 300}
+    monkeypatch.setattr(assign_module, "_FLATS_KEPT", 1)
+    decided = assign(index, BRIDGE_RADIO)
+    assert len([s for s in index.stories_.values() if s._flat is not None]) == 1
+    assert assign(index, BRIDGE_RADIO) == decided  # flattened again when scored
 
 
 def test_story_meaning_is_the_sum_of_its_members_and_follows_a_removal(index):
