@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -681,6 +682,20 @@ class Snapshot:
     def take(self) -> tuple[dict, dict]:
         return self.rows(), self.files()
 
+    def settle(self, quiet: float = 0.5, timeout: float = 30.0) -> None:
+        """Wait until the files stop changing: a writer checkpoints its log apart from its
+        commits (``app.store.db.WalCheckpointer``), so pages of the last commit may still
+        be on their way into the database file when its response arrives."""
+        deadline = time.monotonic() + timeout
+        seen = self.files()
+        while time.monotonic() < deadline:
+            time.sleep(quiet)
+            now = self.files()
+            if now == seen:
+                return
+            seen = now
+        raise AssertionError(f"the database files kept changing for {timeout} s with no request")
+
     def close(self) -> None:
         self.connection.close()
         self.engine.dispose()
@@ -707,6 +722,7 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             for article in SEED:
                 assert client.post("/v1/articles", json=article, headers=AUTH).status_code == 201
             snapshot = Snapshot(database_url)
+            snapshot.settle()
             try:
                 yield Target(server, client, snapshot, snapshot.take())
             finally:

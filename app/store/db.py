@@ -62,6 +62,8 @@ class WalCheckpointer:
 
     def _run(self) -> None:
         connection = None
+        log = self._path.with_name(f"{self._path.name}-wal")
+        seen = None  # the log as the last checkpoint left it: a commit that wrote nothing needs none
         try:
             while True:
                 self._due.wait()
@@ -69,11 +71,15 @@ class WalCheckpointer:
                 if self._stopped:
                     return
                 try:
+                    stat = log.stat()
+                    if (stat.st_size, stat.st_mtime_ns) == seen:
+                        continue
                     if connection is None:
                         connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     self.checkpoints_ += 1
-                except sqlite3.Error as error:  # the next commit tries again
+                    seen = (stat.st_size, stat.st_mtime_ns)
+                except (OSError, sqlite3.Error) as error:  # the next commit tries again
                     _log.warning("checkpoint of %s failed: %s", self._path, error)
         finally:
             if connection is not None:
