@@ -682,7 +682,7 @@ class Snapshot:
     def take(self) -> tuple[dict, dict]:
         return self.rows(), self.files()
 
-    def settle(self, quiet: float = 0.5, timeout: float = 30.0) -> None:
+    def settle(self, quiet: float = 1.0, timeout: float = 30.0) -> None:
         """Wait until the files stop changing: a writer checkpoints its log apart from its
         commits (``app.store.db.WalCheckpointer``), so pages of the last commit may still
         be on their way into the database file when its response arrives."""

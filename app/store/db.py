@@ -97,7 +97,10 @@ def _checkpointed_apart(engine: Engine, path: Path) -> None:
     checkpointer = WalCheckpointer(path)
     engine.checkpointer = checkpointer
     event.listen(engine, "connect", _no_automatic_checkpoint)
+    # Signalled as a commit starts and again as its connection goes back to the pool,
+    # once it is complete: the log is looked at after the commit's pages are in it.
     event.listen(engine, "commit", lambda _conn: checkpointer.committed())
+    event.listen(engine, "checkin", lambda _dbapi, _record: checkpointer.committed())
     event.listen(engine, "engine_disposed", lambda _engine: checkpointer.stop())
     weakref.finalize(engine, checkpointer.stop)
 

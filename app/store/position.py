@@ -43,7 +43,10 @@ class FeedPosition:
                     if self._path is None:
                         return None
                     self._connection = self._connect(self._path)
-                return self._connection.execute(_LAST).fetchone()[0] or 0
+                # fetchall: the statement runs to its end, so no read snapshot is held between
+                # requests (one would keep checkpoints from passing it).
+                [(last,)] = self._connection.execute(_LAST).fetchall()
+                return last or 0
             except sqlite3.Error:
                 return None
 
