@@ -8,8 +8,8 @@ A signature is held as the low 16 bits of each of its values (b-bit MinHash, Li 
 König 2010): two different 32-bit values agree in their low 16 bits once in 65,536, so
 the share of equal values, the Jaccard estimate, is the full signature's but for such a
 chance agreement (a pair at the 0.8 bar of copies, 26 values apart, gains one value of
-128 about once in 2,500 comparisons), and a window holds half the bytes. Band keys are made of the full
-values, so the same pairs collide.
+128 about once in 2,500 comparisons), and a window holds half the bytes. Band keys are
+made of the full values, so the same pairs collide.
 
 The band index is flat: a window holds hundreds of thousands of signatures, and a
 Python set per band bucket (datasketch's ``MinHashLSH``) costs ~6.7 KB an article.
@@ -138,7 +138,7 @@ class NearDuplicateIndex:
             return int(rows[at])
         return None  # never added, or removed (its row says -1)
 
-    def _held(self, article_ids: np.ndarray) -> np.ndarray:
+    def _indexed(self, article_ids: np.ndarray) -> np.ndarray:
         """Which of ``article_ids`` are indexed."""
         ids, rows = self._by_id
         at = np.minimum(np.searchsorted(ids, article_ids), max(len(ids) - 1, 0))
@@ -168,7 +168,7 @@ class NearDuplicateIndex:
         keep = ~(signatures == EMPTY_SIGNATURE).all(axis=1)
         _, first = np.unique(article_ids, return_index=True)  # one signature an id
         keep &= np.isin(np.arange(len(article_ids)), first)
-        keep &= ~self._held(article_ids)
+        keep &= ~self._indexed(article_ids)
         article_ids, signatures = article_ids[keep], signatures[keep]
         if not len(article_ids):
             return

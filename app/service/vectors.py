@@ -33,7 +33,6 @@ class StoredVectors(MemberVectors):
     def __init__(self) -> None:
         super().__init__()  # the articles added since ``begin``: not committed yet
         self._session: Session | None = None
-        self.read_ = 0  # vectors read from the database (for the benchmarks)
 
     def begin(self, session: Session) -> None:
         """Read through ``session`` from now on; what was added before is stored."""
@@ -65,5 +64,4 @@ class StoredVectors(MemberVectors):
             for article_id in (a for a, blob in blobs.items() if blob is None):  # stored before vectors were kept
                 article = session.get(Article, article_id)
                 read[article_id] = features(article.title, article.text).pack()
-        self.read_ += len(read)
         return read
