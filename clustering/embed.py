@@ -92,6 +92,21 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def check(graph: Path | None = None) -> Path:
+    """The built encoder's path (default ``artefact_path``), its hash checked, and the
+    weights' package installed: what encoding needs, without loading it. A process
+    that never encodes (the writer, when worker processes prepare) checks at start and
+    holds no session: a loaded encoder is ~80 MiB."""
+    graph = graph or artefact_path()
+    if not graph.is_file():
+        raise ModelMissing(f"the sentence encoder is not built ({graph} is missing): {BUILD_HINT}")
+    if file_sha256(graph) != ARTEFACT_SHA256:
+        raise ModelMissing(f"{graph} is not the expected encoder (sha256 {ARTEFACT_SHA256}): {BUILD_HINT}")
+    if not model_zip().is_file():
+        raise ModelMissing(f"the sentence encoder's tokenizer is missing ({model_zip()}): {BUILD_HINT}")
+    return graph
+
+
 class Encoder:
     """all-MiniLM-L6-v2, 8-bit weights, on ONNX Runtime. ``graph`` is the built ONNX file,
     ``tokenizer`` the model's WordPiece tokenizer."""
@@ -116,12 +131,7 @@ class Encoder:
     @classmethod
     def load(cls, graph: Path | None = None, max_tokens: int = MAX_TOKENS) -> Encoder:
         """The built encoder, its hash checked, with the model package's tokenizer."""
-        graph = graph or artefact_path()
-        if not graph.is_file():
-            raise ModelMissing(f"the sentence encoder is not built ({graph} is missing): {BUILD_HINT}")
-        if file_sha256(graph) != ARTEFACT_SHA256:
-            raise ModelMissing(f"{graph} is not the expected encoder (sha256 {ARTEFACT_SHA256}): {BUILD_HINT}")
-        return cls(graph, tokenizer(), max_tokens)
+        return cls(check(graph), tokenizer(), max_tokens)
 
     def encode(self, text: str) -> np.ndarray:
         """The text's embedding: ``DIMENSIONS`` float16 values of unit length (zeros for

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -201,6 +204,36 @@ def test_the_service_stores_with_workers_what_it_stores_without(tmp_path, worker
                 assert response.status_code == 200, response.text
         outcomes[n] = _clustering(url)
     assert outcomes[workers] == outcomes[0]
+
+
+_WRITER_WITH_WORKERS = """
+import sys
+from fastapi.testclient import TestClient
+from app.api.factory import create_app
+from app.config import Settings
+from clustering import embed
+from tests.test_workers import _stream
+
+with TestClient(create_app(Settings(database_url=sys.argv[1], workers=1, api_key=None))) as client:
+    assert client.post("/v1/articles/batch", json={"articles": _stream()[:6]}).status_code == 200
+    print(embed.encoder.cache_info().currsize, "onnxruntime" in sys.modules)
+"""
+
+
+def test_a_writer_whose_workers_prepare_holds_no_encoder(tmp_path):
+    """The worker processes encode; the writer only checked the encoder at start (a
+    fresh interpreter: this one's tests have loaded it)."""
+    url = f"sqlite:///{tmp_path / 'stories.db'}"
+    done = subprocess.run(
+        [sys.executable, "-c", _WRITER_WITH_WORKERS, url],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[1],
+        env={k: v for k, v in os.environ.items() if not k.startswith("STORIES_")},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "False"]
 
 
 def test_a_page_prepared_before_its_sources_template_changed_is_prepared_again(tmp_path, monkeypatch):

@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 migrate.require_head(write_engine)
             read_sessions = make_sessionmaker(read_engine)
             if settings.role != "reader":  # missing or wrong, it stops the start here (ModelMissing says how)
-                embed.encoder()
+                embed.check()
             reader = settings.role == "reader"
             service = StoryService(
                 make_sessionmaker(write_engine),

@@ -151,9 +151,15 @@ class StoryService:
     def load(self) -> None:
         """Check the fingerprint scheme, drop document frequencies and term vectors
         counted under another term scheme and embeddings made by another encoder, and
-        rebuild every cache from the database. The encoder is loaded first: without it
-        the service does not start (``clustering.embed.ModelMissing`` says how to build it)."""
-        embed.encoder()
+        rebuild every cache from the database. The encoder is checked first: without it
+        the service does not start (``clustering.embed.ModelMissing`` says how to build it).
+        It is loaded here only when articles are prepared in this process; with worker
+        processes, they hold it, and this one loads it only if it ever prepares an
+        article again itself (one taken down and sent anew, or whose source's template
+        changed while it was prepared)."""
+        embed.check()
+        if self.preparer.pool is None:
+            embed.encoder()
         load_lexicon()  # summaries read it: read it before the first write step, not in it
         with self.lock, self.sessions.begin() as session:
             self._serialise(session)  # replicas starting together record the scheme once
