@@ -53,7 +53,6 @@ from __future__ import annotations
 import gc
 import heapq
 import json
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -179,8 +178,9 @@ EXPLAINED = 3  # candidate stories an assignment keeps, with their features
 # Stories that may leave the index before their postings are dropped in one pass: at a
 # million stored (~7M pairs) a pass is a few tens of milliseconds.
 _COMPACT_AFTER = 1024
-# Stories whose sums are kept flattened for scoring (``StoryIndex._flat``): the last scored.
-_FLATS_KEPT = 4096
+# A story keeps its fields' sums in one ``_Sum``, keyed ``field number * N_FEATURES + term``
+# (fields in ``FIELDS`` order): two arrays a story, read by scoring as they are.
+_FIELD_SPAN = N_FEATURES
 
 
 @dataclass(frozen=True)
@@ -328,6 +328,17 @@ class _Sum:
     def add_sum(self, other: _Sum) -> None:
         self.add(other.indices, other.data)
 
+    def field(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """A story sum's term indices and weights in one field (the weights a view)."""
+        f = FIELDS.index(name)
+        low, high = np.searchsorted(self.indices, (f * _FIELD_SPAN, (f + 1) * _FIELD_SPAN)).tolist()
+        return self.indices[low:high] - f * _FIELD_SPAN, self.data[low:high]
+
+    def field_nnz(self, name: str) -> int:
+        f = FIELDS.index(name)
+        low, high = np.searchsorted(self.indices, (f * _FIELD_SPAN, (f + 1) * _FIELD_SPAN)).tolist()
+        return high - low
+
     @classmethod
     def of(cls, indices: np.ndarray, data: np.ndarray) -> _Sum:
         """A sum already made: sorted, distinct ``indices`` and their weights."""
@@ -339,31 +350,22 @@ class _Sum:
         return sp.csr_matrix((self.data.copy(), self.indices.copy(), np.array([0, self.nnz])), shape=(1, N_FEATURES))
 
 
+def _keyed(feats: ArticleFeatures) -> tuple[np.ndarray, np.ndarray]:
+    """An article's fields as one vector of story-sum keys (``_FIELD_SPAN``) and weights."""
+    vectors = [feats.field(name) for name in FIELDS]
+    keys = np.concatenate([v.indices.astype(np.int32) + f * _FIELD_SPAN for f, v in enumerate(vectors)])
+    return keys, np.concatenate([v.data for v in vectors])
+
+
 @dataclass
 class _Story:
     id: int
     first: datetime
     last: datetime
-    sums: dict[str, _Sum]
+    sums: _Sum  # every field's members' vectors summed, keyed by field and term (``_FIELD_SPAN``)
     # Members' embeddings, summed (float32: float16 vectors add up exactly enough).
     meaning: np.ndarray = field(default_factory=lambda: np.zeros(DIMENSIONS, dtype=np.float32))
     members: dict[int, datetime] = field(default_factory=dict)  # article id -> published at
-    _flat: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-
-    def changed(self) -> None:
-        self._flat = None
-
-    def flat(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The three field sums one after another: (term indices, summed weights, terms
-        per field), kept until the story changes, so scoring reads one array per story."""
-        if self._flat is None:
-            sums = [self.sums[name] for name in FIELDS]
-            self._flat = (
-                np.concatenate([x.indices for x in sums]),
-                np.concatenate([x.data for x in sums]),
-                np.array([x.nnz for x in sums]),
-            )
-        return self._flat
 
 
 class _Spans:
@@ -440,7 +442,6 @@ class StoryIndex:
         self._spans = _Spans()
         # Dense scratch rows, zero between uses (the article's weighted fields, side by side).
         self._query = np.zeros(len(FIELDS) * N_FEATURES)
-        self._flats: OrderedDict[int, None] = OrderedDict()  # stories holding ``_Story.flat``, last scored last
 
     # -- reading ---------------------------------------------------------------
 
@@ -526,9 +527,10 @@ class StoryIndex:
         X = np.zeros((len(stories), len(FEATURES)))
         if not stories:
             return X
-        flats = [self._flat(story) for story in stories]
-        X[:, :3] = self._field_cosines(feats, flats)
-        untitled = np.array([f[2][0] == 0 for f in flats]) | (feats.title.nnz == 0)
+        X[:, :3] = self._field_cosines(feats, stories)
+        # The title is field 0: its keys come first in a story's sums.
+        untitled = np.array([not s.sums.nnz or s.sums.indices[0] >= _FIELD_SPAN for s in stories])
+        untitled |= feats.title.nnz == 0
         if is_headline(feats):
             # A headline has no body to stand in: its title meets an untitled story's body.
             X[untitled, 0] = self._centroid_cosines(feats.title, [s for s, u in zip(stories, untitled) if u], "body")
@@ -542,18 +544,6 @@ class StoryIndex:
         X[:, 6] = self._semantic_cosines(feats.embedding, stories)
         return X
 
-    def _flat(self, story: _Story) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``story.flat()``, kept for the ``_FLATS_KEPT`` stories scored last: a second copy
-        of the sums of every story ever scored would grow with the window."""
-        flat = story.flat()
-        self._flats[story.id] = None
-        self._flats.move_to_end(story.id)
-        while len(self._flats) > _FLATS_KEPT:
-            dropped = self.stories_.get(self._flats.popitem(last=False)[0])
-            if dropped is not None:
-                dropped.changed()
-        return flat
-
     @staticmethod
     def _semantic_cosines(embedding: np.ndarray | None, stories: list[_Story]) -> np.ndarray:
         """Cosine of an article's embedding to each story's summed embeddings (0 where
@@ -564,16 +554,16 @@ class StoryIndex:
         norms = np.linalg.norm(meanings, axis=1)
         return (meanings @ embedding.astype(np.float64)) / np.where(norms > 0, norms, 1.0)
 
-    def _field_cosines(
-        self, feats: ArticleFeatures, flats: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
-    ) -> np.ndarray:
+    def _field_cosines(self, feats: ArticleFeatures, stories: list[_Story]) -> np.ndarray:
         """``_centroid_cosines`` of every field at once, one column a field: the stories'
-        sums are read in one pass (``flats``: ``_Story.flat`` of each), field k of story i
-        as row 3i + k, and the article's weighted fields sit side by side in one scratch row."""
-        n, k = len(flats), len(FIELDS)
-        terms = np.concatenate([f[0] for f in flats])
-        rows = np.repeat(np.arange(n * k), np.concatenate([f[2] for f in flats]))
-        centroid = np.concatenate([f[1] for f in flats]) * self.df_.idf(terms)
+        sums are read in one pass, field k of story i as row 3i + k, and the article's
+        weighted fields sit side by side in one scratch row, where a story-sum key
+        (``_FIELD_SPAN``) finds its field's weight."""
+        n, k = len(stories), len(FIELDS)
+        keys = np.concatenate([s.sums.indices for s in stories])
+        owner = np.repeat(np.arange(n), [s.sums.nnz for s in stories])
+        rows = owner * k + keys // _FIELD_SPAN
+        centroid = np.concatenate([s.sums.data for s in stories]) * self.df_.idf(keys % _FIELD_SPAN)
         lengths = np.sqrt(np.bincount(rows, weights=centroid * centroid, minlength=n * k))
         placed = []
         for column, name in enumerate(FIELDS):
@@ -584,7 +574,7 @@ class StoryIndex:
                 slots = vector.indices.astype(np.int64) + column * N_FEATURES
                 self._query[slots] = weights / norm
                 placed.append(slots)
-        dots = np.bincount(rows, weights=centroid * self._query[terms + (rows % k) * N_FEATURES], minlength=n * k)
+        dots = np.bincount(rows, weights=centroid * self._query[keys], minlength=n * k)
         for slots in placed:
             self._query[slots] = 0.0
         return np.divide(dots, lengths, out=np.zeros(n * k), where=lengths > 0).reshape(n, k)
@@ -600,10 +590,10 @@ class StoryIndex:
         norm = np.sqrt(weights @ weights)
         if norm == 0:
             return np.zeros(n)
-        sums = [story.sums[name] for story in stories]
-        indices = np.concatenate([x.indices for x in sums])
-        centroid = np.concatenate([x.data for x in sums]) * self.df_.idf(indices)
-        rows = np.repeat(np.arange(n), [len(x.indices) for x in sums])
+        sums = [story.sums.field(name) for story in stories]
+        indices = np.concatenate([i for i, _ in sums])
+        centroid = np.concatenate([d for _, d in sums]) * self.df_.idf(indices)
+        rows = np.repeat(np.arange(n), [len(i) for i, _ in sums])
         lengths = np.sqrt(np.bincount(rows, weights=centroid * centroid, minlength=n))
         self._query[vector.indices] = weights / norm
         dots = np.bincount(rows, weights=centroid * self._query[indices], minlength=n)
@@ -771,21 +761,20 @@ class StoryIndex:
                 first_at[k] = a.published_at
             if k not in last_at or a.published_at > last_at[k]:
                 last_at[k] = a.published_at
+        fields = [per_field[name][0] for name in FIELDS]
         for k, story_id in enumerate(story_ids.tolist()):
             story = self.stories_.get(story_id)
-            made = {}
-            for name in FIELDS:
-                sums = per_field[name][0]
-                a, b = sums.indptr[k], sums.indptr[k + 1]
-                made[name] = _Sum.of(sums.indices[a:b], sums.data[a:b])
+            spans = [(sums.indptr[k], sums.indptr[k + 1]) for sums in fields]
+            made = _Sum.of(
+                np.concatenate([s.indices[a:b] + f * _FIELD_SPAN for f, (s, (a, b)) in enumerate(zip(fields, spans))]),
+                np.concatenate([s.data[a:b] for s, (a, b) in zip(fields, spans)]),
+            )
             if story is None:
                 story = _Story(story_id, first_at[k], last_at[k], made)
                 self.stories_[story_id] = story
             else:
-                for name in FIELDS:
-                    story.sums[name].add_sum(made[name])
+                story.sums.add_sum(made)
                 story.first, story.last = min(story.first, first_at[k]), max(story.last, last_at[k])
-                story.changed()
             if meanings is not None:
                 story.meaning += meanings[k].astype(np.float32)
             self._spans.set(story)
@@ -836,12 +825,9 @@ class StoryIndex:
         """Make a member of ``story_id`` (opened if new) of an article's features."""
         story = self.stories_.get(story_id)
         if story is None:
-            story = _Story(story_id, published_at, published_at, {name: _Sum() for name in FIELDS})
+            story = _Story(story_id, published_at, published_at, _Sum())
             self.stories_[story_id] = story
-        for name in FIELDS:
-            vector = feats.field(name)
-            story.sums[name].add(vector.indices, vector.data)
-        story.changed()
+        story.sums.add(*_keyed(feats))
         if feats.embedding is not None:
             story.meaning += feats.embedding
         story.first = min(story.first, published_at)
@@ -866,10 +852,7 @@ class StoryIndex:
             self._spans.drop(story_id)
             self._left()
             return published_at
-        for name in FIELDS:
-            vector = feats.field(name)
-            story.sums[name].add(vector.indices, vector.data, sign=-1.0)
-        story.changed()
+        story.sums.add(*_keyed(feats), sign=-1.0)
         if feats.embedding is not None:
             story.meaning -= feats.embedding
         times = story.members.values()
@@ -1010,9 +993,7 @@ class StoryIndex:
         """Fold story ``absorbed_id`` into ``survivor_id``."""
         survivor = self.stories_[survivor_id]
         absorbed = self.stories_.pop(absorbed_id)
-        for name in FIELDS:
-            survivor.sums[name].add_sum(absorbed.sums[name])
-        survivor.changed()
+        survivor.sums.add_sum(absorbed.sums)
         survivor.meaning += absorbed.meaning
         survivor.first = min(survivor.first, absorbed.first)
         survivor.last = max(survivor.last, absorbed.last)
@@ -1035,7 +1016,7 @@ class StoryIndex:
         them (``from_arrays`` is given it back)."""
         stories = list(self.stories_.values())
         members = [(article_id, at) for s in stories for article_id, at in s.members.items()]
-        sums = [s.sums[name] for s in stories for name in FIELDS]
+        sums = [s.sums.field(name) for s in stories for name in FIELDS]
         arrays = {
             "clock": np.array([-1 if self.clock_ is None else _micros(self.clock_)], dtype=np.int64),
             "counters": np.array([self.evictions_, self._left_since_compacted], dtype=np.int64),
@@ -1044,9 +1025,9 @@ class StoryIndex:
             "story_last": np.array([_micros(s.last) for s in stories], dtype=np.int64),
             "story_meaning": np.array([s.meaning for s in stories], dtype=np.float32).reshape(-1, DIMENSIONS),
             "story_members": np.array([len(s.members) for s in stories], dtype=np.int64),
-            "sum_lengths": np.array([x.nnz for x in sums], dtype=np.int64),
-            "sum_indices": _joined([x.indices for x in sums], np.int32),
-            "sum_data": _joined([x.data for x in sums], np.float64),
+            "sum_lengths": np.array([len(i) for i, _ in sums], dtype=np.int64),
+            "sum_indices": _joined([i for i, _ in sums], np.int32),
+            "sum_data": _joined([d for _, d in sums], np.float64),
             "member_ids": np.array([a for a, _ in members], dtype=np.int64),
             "member_published": np.array([_micros(at) for _, at in members], dtype=np.int64),
             "duplicate_ids": np.array(list(self.duplicate_root_), dtype=np.int64),
@@ -1100,17 +1081,17 @@ class StoryIndex:
         if len(sum_indices) and not 0 <= int(sum_indices.min()) <= int(sum_indices.max()) < N_FEATURES:
             raise ValueError(f"index arrays hold term indices outside [0, {N_FEATURES})")
         meaning = arrays["story_meaning"].astype(np.float32, copy=False)
-        sum_bounds = np.concatenate([[0], np.cumsum(sum_lengths)]).tolist()
+        # A story's field sums lie one after another: as story-sum keys, one slice a story.
+        field_of = np.repeat(np.tile(np.arange(len(FIELDS), dtype=np.int32), n), sum_lengths)
+        sum_keys = sum_indices.astype(np.int32) + field_of * np.int32(_FIELD_SPAN)
+        sum_bounds = np.concatenate([[0], np.cumsum(sum_lengths)])[:: len(FIELDS)].tolist()
         members = _datetimes(arrays["member_published"])
         member_ids = arrays["member_ids"].tolist()
         firsts, lasts = _datetimes(arrays["story_first"]), _datetimes(arrays["story_last"])
         at = 0
         for k, (story_id, count) in enumerate(zip(story_ids.tolist(), counts.tolist())):
-            sums = {}
-            for f, name in enumerate(FIELDS):  # a story's field sums lie one after another
-                a, b = sum_bounds[len(FIELDS) * k + f], sum_bounds[len(FIELDS) * k + f + 1]
-                sums[name] = _Sum.of(sum_indices[a:b], sum_data[a:b])
-            story = _Story(story_id, firsts[k], lasts[k], sums, meaning[k])
+            a, b = sum_bounds[k], sum_bounds[k + 1]
+            story = _Story(story_id, firsts[k], lasts[k], _Sum.of(sum_keys[a:b], sum_data[a:b]), meaning[k])
             story.members = dict(zip(member_ids[at : at + count], members[at : at + count]))
             at += count
             index.stories_[story_id] = story
@@ -1143,7 +1124,7 @@ class StoryIndex:
 
 def _headlines_alone(story: _Story) -> bool:
     """Whether every member of a story is a headline: titles, and no body among them."""
-    return story.sums["body"].nnz == 0 and story.sums["title"].nnz > 0
+    return story.sums.field_nnz("body") == 0 and story.sums.field_nnz("title") > 0
 
 
 def _as_headline(story: _Story, feats: ArticleFeatures) -> ArticleFeatures:
@@ -1152,7 +1133,7 @@ def _as_headline(story: _Story, feats: ArticleFeatures) -> ArticleFeatures:
     and their embeddings summed and normalised."""
 
     def summed(name: str) -> sp.csr_matrix:
-        total = _Sum.of(story.sums[name].indices, story.sums[name].data.copy())
+        total = _Sum.of(*story.sums.field(name))
         vector = feats.field(name)
         total.add(vector.indices, vector.data)
         return normalise_rows(total.matrix())
@@ -1201,16 +1182,16 @@ def _joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
 def member_centrality(
     members: dict[int, ArticleFeatures | PackedFeatures],
     df: DocumentFrequencies,
-    sums: dict[str, _Sum] | None = None,
+    sums: _Sum | None = None,
 ) -> dict[int, float]:
     """Cosine of each member to the members' centroid, IDF-weighted by ``df``: by body,
-    or by title in a story of headlines alone. ``sums`` are the members' field sums when
-    the caller keeps them. All members are weighed as one matrix, so a large story
+    or by title in a story of headlines alone. ``sums`` are the members' story sums
+    (``_Story.sums``) when the caller keeps them. All members are weighed as one matrix, so a large story
     costs array operations, not a loop of small ones."""
     ids = list(members)
     name = "body" if any(_field_nnz(members[a], "body") for a in ids) else "title"
     rows = _stack([members[a] for a in ids], name)
-    total = sums[name].matrix() if sums is not None else sp.csr_matrix(rows.sum(axis=0))
+    total = _Sum.of(*sums.field(name)).matrix() if sums is not None else sp.csr_matrix(rows.sum(axis=0))
     centroid = df.weigh(total)
     rows.data = rows.data * df.idf(rows.indices)
     rows = normalise_rows(rows)

@@ -10,12 +10,11 @@ from functools import cache
 import numpy as np
 import pytest
 
-import clustering.assign as assign_module
 from clustering.assign import EVENT_GAP_DAYS, FEATURES, AssignParams, MemberVectors, StoredArticle, StoryIndex
 from clustering.embed import embed
 from clustering.fingerprint import jaccard, signature
 from clustering.normalise import words
-from clustering.vectorise import features
+from clustering.vectorise import FIELDS, features
 
 T0 = datetime(2026, 2, 3, 8, 0, tzinfo=UTC)
 # Far outside the assignment window of a story published at T0.
@@ -718,14 +717,19 @@ def test_a_write_up_of_the_event_means_more_like_its_story_than_another_event(in
     assert semantic[100] > semantic.get(200, 0.0) + 0.2
 
 
-def test_only_the_stories_scored_last_keep_their_sums_flattened(index, monkeypatch):
-    add(index, 3, 300, BRIDGE_COURIER)
-    assign(index, BRIDGE_RADIO)  # scores both bridge stories
-    assert {sid for sid, s in index.stories_.items() if s._flat is not None} >= {100, 300}
-    monkeypatch.setattr(assign_module, "_FLATS_KEPT", 1)
-    decided = assign(index, BRIDGE_RADIO)
-    assert len([s for s in index.stories_.values() if s._flat is not None]) == 1
-    assert assign(index, BRIDGE_RADIO) == decided  # flattened again when scored
+def test_a_storys_sums_keep_each_field_apart(index):
+    add(index, 3, 100, BRIDGE_COURIER)
+    remove(index, 3, BRIDGE_COURIER)
+    add(index, 4, 100, BRIDGE_RADIO)
+    members = [prepared(BRIDGE_GAZETTE)[0], prepared(BRIDGE_RADIO)[0]]
+    sums = index.stories_[100].sums
+    for name in FIELDS:
+        expected = (members[0].field(name).astype(np.float64) + members[1].field(name)).tocsr()
+        expected.eliminate_zeros()
+        terms, weights = sums.field(name)
+        assert terms.tolist() == expected.indices.tolist()
+        np.testing.assert_allclose(weights, expected.data, rtol=1e-12)
+        assert sums.field_nnz(name) == expected.nnz
 
 
 def test_story_meaning_is_the_sum_of_its_members_and_follows_a_removal(index):
@@ -776,7 +780,7 @@ def _stream():
 def _state(index: StoryIndex) -> dict:
     return {
         "stories": {
-            sid: (s.first, s.last, sorted(s.members), {n: (s.sums[n].indices.tolist()) for n in s.sums})
+            sid: (s.first, s.last, sorted(s.members), {n: s.sums.field(n)[0].tolist() for n in FIELDS})
             for sid, s in index.stories_.items()
         },
         "articles": dict(index.article_story_),
@@ -811,8 +815,7 @@ def test_replaying_many_at_once_builds_the_index_one_by_one_would(split):
     bulk.add_many(stored[split:])
     assert _state(bulk) == _state(one_by_one)
     for sid, story in one_by_one.stories_.items():
-        for name in story.sums:
-            np.testing.assert_allclose(bulk.stories_[sid].sums[name].data, story.sums[name].data, rtol=1e-12)
+        np.testing.assert_allclose(bulk.stories_[sid].sums.data, story.sums.data, rtol=1e-12)
         np.testing.assert_allclose(bulk.stories_[sid].meaning, story.meaning, rtol=1e-6, atol=1e-9)
     for article in (BRIDGE_RADIO, FERRY, GAZETTE_COPY, MILL):
         assert assign(bulk, article, T0 + timedelta(days=7)) == assign(one_by_one, article, T0 + timedelta(days=7))
@@ -849,8 +852,8 @@ def test_an_index_read_back_from_its_arrays_holds_and_decides_the_same():
     assert _state(read) == _state(held)
     assert read.evictions_ == held.evictions_ and read.archive_.n_docs_ == held.archive_.n_docs_
     for sid, story in held.stories_.items():
-        for name in story.sums:
-            assert read.stories_[sid].sums[name].data.tolist() == story.sums[name].data.tolist()
+        assert read.stories_[sid].sums.indices.tolist() == story.sums.indices.tolist()
+        assert read.stories_[sid].sums.data.tolist() == story.sums.data.tolist()
         assert read.stories_[sid].meaning.tolist() == story.meaning.tolist()
         assert read.stories_[sid].members == story.members
         for article_id, packed in held.vectors.get(story.members).items():
