@@ -9,6 +9,7 @@ members read back; ``summarise`` is the digest of a list of members.
 from __future__ import annotations
 
 import re
+import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -141,13 +142,13 @@ def summarise(
 
 @dataclass(slots=True)
 class _Seen:
-    """What a digest keeps of one member: enough to rank it, not its text."""
+    """What a digest keeps of one member: enough to rank it, not its text, nor its
+    terms once counted (a story's words are kept once, in its ``_Words``)."""
 
     title: str | None
     source: str
     published_at: datetime
     original: bool
-    terms: StoryTerms
 
 
 _NAME_WORDS = 4  # longer runs of capitals are mostly headlines or titles, not names
@@ -212,10 +213,12 @@ class _Words:
 
     def add(self, terms: StoryTerms) -> None:
         title_terms, all_terms, names = terms
+        # Words kept as keys are interned: many stories' states share one copy of each
+        # word, where each would otherwise hold the copy its first member brought.
+        words = [sys.intern(t) for t in all_terms | title_terms]  # (``story_terms`` puts the title's among all)
         presence, total, shown = self.presence, self.total, self.shown
-        presence.update(all_terms)
+        presence.update(words if len(words) == len(all_terms) else [t for t in words if t in all_terms])
         presence.update(title_terms)  # a title word counts twice
-        words = list(all_terms | title_terms)  # (``story_terms`` puts the title's among all)
         for term, stem in zip(words, stems(words)):
             total[stem] = total.get(stem, 0) + (term in all_terms) + (term in title_terms)
             current = shown.get(stem)
@@ -356,7 +359,7 @@ class Digest:
             return
         terms = member.terms or story_terms(member.title, member.text)
         original = member.duplicate_of is None
-        seen = _Seen(member.title, member.source or "unknown", member.published_at, original, terms)
+        seen = _Seen(member.title, member.source or "unknown", member.published_at, original)
         self.members[member.article_id] = seen
         self.outlets[seen.source] += 1
         (self.of_originals if original else self.of_copies).add(terms)
