@@ -505,7 +505,9 @@ class StoryIndex:
             return [], []
         counted = np.cumsum(lengths[order])
         chosen = order[: max(1, int(np.searchsorted(counted, budget, side="right")))]
-        hits = np.sort(stories[np.isin(position, chosen)])
+        taken = np.zeros(len(lengths), dtype=bool)
+        taken[chosen] = True
+        hits = np.sort(stories[taken[position]])
         starts = np.flatnonzero(np.r_[True, hits[1:] != hits[:-1]])
         ids, shared = hits[starts], np.diff(np.r_[starts, len(hits)])
         # Most shared first; ties: the newest, then the lowest id.

@@ -405,14 +405,21 @@ class StoryPostings:
         counts = high - low
         position = np.repeat(np.arange(len(terms)), counts)
         # Entry i of term t sits at low[t] + (i - first entry of t).
-        at = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(low, counts)
+        at = np.arange(int(counts.sum())) + np.repeat(low - (np.cumsum(counts) - counts), counts)
         stories = self._keys[at] & 0xFFFFFFFF
         if self._pending:
             extra = [(k, story) for k, term in enumerate(terms.tolist()) for story in self._pending.get(term, ())]
             if extra:
+                # The merged pairs, as (position, story) keys, are sorted already: the few
+                # pending ones not among them are inserted in place, not sorted in with all.
                 pairs = np.array(extra, dtype=np.int64)
-                pair = distinct(np.concatenate([(position << 32) | stories, (pairs[:, 0] << 32) | pairs[:, 1]]))
-                position, stories = pair >> 32, pair & 0xFFFFFFFF
+                merged = (position << 32) | stories
+                added = distinct((pairs[:, 0] << 32) | pairs[:, 1])
+                where = np.searchsorted(merged, added)
+                new = where == len(merged)
+                new[~new] = merged[where[~new]] != added[~new]
+                merged = np.insert(merged, where[new], added[new])
+                position, stories = merged >> 32, merged & 0xFFFFFFFF
         kept = _live(stories, live)
         return position[kept], stories[kept]
 

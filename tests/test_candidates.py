@@ -249,6 +249,27 @@ def test_stories_that_left_are_never_found_and_compacting_drops_them():
     assert postings.as_dict(LIVE) == {9: {1, 3}}
 
 
+def test_postings_pending_and_merged_answer_as_a_set_model_does():
+    rng = np.random.default_rng(3)
+    postings, model = StoryPostings(), {}
+    live = np.ones(60, dtype=bool)
+    for step in range(400):
+        story, terms = int(rng.integers(60)), rng.integers(0, 40, size=int(rng.integers(1, 6)))
+        if step % 7 == 0:  # a bulk add, merged at once
+            postings.add_pairs(terms, np.full(len(terms), story))
+        else:  # one story, pending until enough wait
+            postings.add(terms, story)
+        for term in terms.tolist():
+            model.setdefault(term, set()).add(story)
+        if step % 50 == 49:
+            live[rng.integers(60, size=3)] = False
+        if step % 120 == 119:
+            postings.compact(live)
+        asked = rng.permutation(45)[:12].tolist()
+        want = [sorted(s for s in model.get(t, ()) if live[s]) for t in asked]
+        assert found(postings, asked, live) == want
+
+
 def test_story_ids_beyond_32_bits_are_refused():
     with pytest.raises(ValueError):
         StoryPostings().add(np.array([1]), 1 << 32)
