@@ -328,15 +328,19 @@ class _Sum:
     def add_sum(self, other: _Sum) -> None:
         self.add(other.indices, other.data)
 
+    def _field_bounds(self, name: str) -> tuple[int, int, int]:
+        """(the field's key offset, where its entries start and end) in a story sum."""
+        offset = FIELDS.index(name) * _FIELD_SPAN
+        low, high = np.searchsorted(self.indices, (offset, offset + _FIELD_SPAN)).tolist()
+        return offset, low, high
+
     def field(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """A story sum's term indices and weights in one field (the weights a view)."""
-        f = FIELDS.index(name)
-        low, high = np.searchsorted(self.indices, (f * _FIELD_SPAN, (f + 1) * _FIELD_SPAN)).tolist()
-        return self.indices[low:high] - f * _FIELD_SPAN, self.data[low:high]
+        offset, low, high = self._field_bounds(name)
+        return self.indices[low:high] - offset, self.data[low:high]
 
     def field_nnz(self, name: str) -> int:
-        f = FIELDS.index(name)
-        low, high = np.searchsorted(self.indices, (f * _FIELD_SPAN, (f + 1) * _FIELD_SPAN)).tolist()
+        _, low, high = self._field_bounds(name)
         return high - low
 
     @classmethod
