@@ -400,6 +400,30 @@ class _Spans:
         return np.where(at < first, first - at, np.where(at > last, at - last, 0.0)) / DAY
 
 
+def _most_shared(ids: np.ndarray, shared: np.ndarray, last: np.ndarray, count: int) -> np.ndarray:
+    """The ``count`` of ``ids`` (ascending) that share the most key terms (``shared``),
+    ties: the newest (``last``), then the lowest id; in that order. At a million stored
+    thousands of stories share a term with an article: only those that may be among the
+    first ``count`` are sorted (a three-key sort of 8,000 costs ~1 ms).
+
+    >>> _most_shared(np.array([1, 2, 3, 4]), np.array([1, 2, 1, 1]), np.array([5.0, 0.0, 7.0, 7.0]), 3).tolist()
+    [2, 3, 4]
+    """
+    if count <= 0:
+        return ids[:0]
+    if len(ids) > count:
+        bar = np.partition(shared, len(ids) - count)[len(ids) - count]  # the count-th most shared
+        keep = shared > bar
+        tied = np.flatnonzero(shared == bar)
+        room = count - int(keep.sum())
+        if room < len(tied):
+            newest = np.partition(last[tied], len(tied) - room)[len(tied) - room]
+            tied = tied[last[tied] >= newest]  # more than ``room`` only on equal times: the sort takes by id
+        keep[tied] = True
+        ids, shared, last = ids[keep], shared[keep], last[keep]
+    return ids[np.lexsort((ids, -last, -shared))[:count]]
+
+
 def _days_outside(at: datetime, first: datetime, last: datetime) -> float:
     if at < first:
         return (first - at).total_seconds() / DAY
@@ -485,40 +509,23 @@ class StoryIndex:
         stories the index holds.
 
         Finding them is bounded too: the key terms' postings are counted rarest first,
-        and a term whose postings would take the count past ``max_postings`` story ids is
-        left out (with the commoner ones after it), unless nothing was counted yet. A
-        term many stories share says little about which one is the article's, and
-        counting it would make every article cost more as the window fills. So a term
-        that certainly holds more than ``max_postings`` stories of the index (pairs
-        merged, less those of every story that left since the last compaction) is not
-        read at all: it could only be taken alone, as the rarest of all, and then every
-        term is read.
+        up to ``max_postings`` story ids (``StoryPostings.rarest``; at least the rarest
+        term). A term many stories share says little about which one is the article's,
+        and counting it would make every article cost more as the window fills; the
+        terms that cannot be taken are not read at all.
         """
-        terms = self._key_terms(feats)
-        budget = self.params.max_postings
-        within = self.postings_.counts(terms) - self._left_since_compacted <= budget
-        position, stories = self.postings_.lookup(terms if within.all() else terms[within], self._spans.live)
-        lengths = np.bincount(position, minlength=int(within.sum()))
-        if not within.all() and not ((lengths > 0) & (lengths <= budget)).any():
-            # The rarest term is a common one, taken alone: only counting every term finds it.
-            position, stories = self.postings_.lookup(terms, self._spans.live)
-            lengths = np.bincount(position, minlength=len(terms))
-        order = np.argsort(lengths, kind="stable")  # rarest first; ties keep the key terms' order
-        order = order[lengths[order] > 0]
-        if not len(order):
+        _, found = self.postings_.rarest(
+            self._key_terms(feats), self._spans.live, self.params.max_postings, self._left_since_compacted
+        )
+        if not len(found):
             return [], []
-        counted = np.cumsum(lengths[order])
-        chosen = order[: max(1, int(np.searchsorted(counted, budget, side="right")))]
-        taken = np.zeros(len(lengths), dtype=bool)
-        taken[chosen] = True
-        hits = np.sort(stories[taken[position]])
+        hits = np.sort(found)
         starts = np.flatnonzero(np.r_[True, hits[1:] != hits[:-1]])
         ids, shared = hits[starts], np.diff(np.r_[starts, len(hits)])
-        # Most shared first; ties: the newest, then the lowest id.
-        ids = ids[np.lexsort((ids, -self._spans.last[ids], -shared))]
+        last = self._spans.last[ids]
         inside = self._spans.days_outside(ids, published_at.timestamp()) <= self.params.window_days
-        near = ids[inside][: self.params.max_candidates]
-        far = ids[~inside][: self.params.max_far_candidates]
+        near = _most_shared(ids[inside], shared[inside], last[inside], self.params.max_candidates)
+        far = _most_shared(ids[~inside], shared[~inside], last[~inside], self.params.max_far_candidates)
         return [self.stories_[int(i)] for i in near], [self.stories_[int(i)] for i in far]
 
     def pair_features(self, feats: ArticleFeatures, published_at: datetime) -> tuple[list[int], np.ndarray]:

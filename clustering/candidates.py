@@ -322,56 +322,67 @@ def _live(stories: np.ndarray, live: np.ndarray) -> np.ndarray:
     return inside
 
 
+def _inserted(keys: np.ndarray, more: np.ndarray) -> np.ndarray:
+    """Sorted distinct ``keys`` with ``more`` inserted, those not among them already."""
+    more = distinct(more)
+    at = np.searchsorted(keys, more)
+    new = at == len(keys)
+    new[~new] = keys[at[~new]] != more[~new]
+    return np.insert(keys, at[new], more[new]) if new.any() else keys
+
+
+def _bounds(keys: np.ndarray, terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each term's pairs start and end in sorted ``keys``: one search of both ends
+    of every term, in order when ``terms`` are (numpy then starts each search where the
+    last ended; in a few million keys most of a search is cache misses)."""
+    ends = np.searchsorted(keys, np.stack((terms << 32, (terms + 1) << 32), axis=1).ravel())
+    return ends[0::2], ends[1::2]
+
+
+def _gathered(keys: np.ndarray, low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (position, story) of the pairs of sorted ``keys`` from ``low`` to ``high`` of
+    each position, ordered by position then story."""
+    counts = high - low
+    position = np.repeat(np.arange(len(low)), counts)
+    # Entry i of term t sits at low[t] + (i - first entry of t).
+    at = np.arange(int(counts.sum())) + np.repeat(low - (np.cumsum(counts) - counts), counts)
+    return position, keys[at] & 0xFFFFFFFF
+
+
 class StoryPostings:
     """Which stories each hashed term was posted for: the stories an article's key terms
     find (``clustering.assign``).
 
     One sorted int64 array of keys ``term << 32 | story`` (8 bytes a pair, where a dict of
     sets costs ~1.6 KB an article), searched with ``searchsorted``; new pairs wait in a
-    small dict until there are enough to merge in one pass. A story that leaves is not
+    second, small sorted array until there are enough to merge in one pass (inserting
+    into ~64k keys is a short copy; into millions, a long one). A story that leaves is not
     taken out pair by pair: every lookup keeps the ``live`` stories only, and ``compact``
     drops the rest in one pass now and then.
     """
 
     def __init__(self) -> None:
         self._keys = np.empty(0, dtype=np.int64)
-        self._pending: dict[int, set[int]] = {}  # term -> stories, not merged yet
-        self._pending_count = 0
+        self._pending = np.empty(0, dtype=np.int64)  # sorted and distinct, not merged yet
 
     def add(self, terms: np.ndarray, story_id: int) -> None:
         """Post one story under ``terms``."""
         if not 0 <= story_id < 1 << 32:
             raise ValueError("story ids must fit in 32 bits")
-        for term in terms.tolist():
-            self._pending.setdefault(term, set()).add(story_id)
-        self._pending_count += len(terms)
-        if self._pending_count >= _MERGE_AT:
+        self._pending = _inserted(self._pending, (np.asarray(terms, dtype=np.int64) << 32) | story_id)
+        if len(self._pending) >= _MERGE_AT:
             self._merge_pending()
 
     def add_pairs(self, terms: np.ndarray, stories: np.ndarray) -> None:
         """Post many (term, story) pairs at once (a rebuild)."""
         if len(stories) and not 0 <= int(stories.min()) <= int(stories.max()) < 1 << 32:
             raise ValueError("story ids must fit in 32 bits")
-        self._merge((terms.astype(np.int64) << 32) | stories.astype(np.int64))
+        self._keys = _inserted(self._keys, (terms.astype(np.int64) << 32) | stories.astype(np.int64))
 
     def _merge_pending(self) -> None:
-        if not self._pending:
-            return
-        keys = np.fromiter(
-            ((term << 32) | story for term, stories in self._pending.items() for story in stories),
-            dtype=np.int64,
-            count=sum(len(s) for s in self._pending.values()),
-        )
-        self._pending.clear()
-        self._pending_count = 0
-        self._merge(keys)
-
-    def _merge(self, keys: np.ndarray) -> None:
-        keys = distinct(keys)
-        at = np.searchsorted(self._keys, keys)
-        present = at < len(self._keys)
-        present[present] = self._keys[at[present]] == keys[present]
-        self._keys = np.insert(self._keys, at[~present], keys[~present])
+        if len(self._pending):
+            self._keys = _inserted(self._keys, self._pending)
+            self._pending = self._pending[:0]
 
     def to_arrays(self, live: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """The pairs as one sorted array (``from_arrays`` reads it back); with ``live``,
@@ -392,36 +403,87 @@ class StoryPostings:
         """Pairs merged into the sorted array under each of ``terms`` (not those still
         pending), read without gathering a story id: less the stories that left since
         ``compact``, a lower bound of the live stories ``lookup`` finds for the term."""
-        terms = np.asarray(terms, dtype=np.int64)
-        return np.searchsorted(self._keys, (terms + 1) << 32) - np.searchsorted(self._keys, terms << 32)
+        low, high = _bounds(self._keys, np.asarray(terms, dtype=np.int64))
+        return high - low
 
     def lookup(self, terms: np.ndarray, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The live stories posted under each of ``terms``, as two aligned arrays: the
         position in ``terms`` of each (term, story) pair and its story, pairs distinct,
         ordered by position then story. Array work for all terms at once."""
         terms = np.asarray(terms, dtype=np.int64)
-        low = np.searchsorted(self._keys, terms << 32)
-        high = np.searchsorted(self._keys, (terms + 1) << 32)
-        counts = high - low
-        position = np.repeat(np.arange(len(terms)), counts)
-        # Entry i of term t sits at low[t] + (i - first entry of t).
-        at = np.arange(int(counts.sum())) + np.repeat(low - (np.cumsum(counts) - counts), counts)
-        stories = self._keys[at] & 0xFFFFFFFF
-        if self._pending:
-            extra = [(k, story) for k, term in enumerate(terms.tolist()) for story in self._pending.get(term, ())]
-            if extra:
-                # The merged pairs, as (position, story) keys, are sorted already: the few
-                # pending ones not among them are inserted in place, not sorted in with all.
-                pairs = np.array(extra, dtype=np.int64)
-                merged = (position << 32) | stories
-                added = distinct((pairs[:, 0] << 32) | pairs[:, 1])
-                where = np.searchsorted(merged, added)
-                new = where == len(merged)
-                new[~new] = merged[where[~new]] != added[~new]
-                merged = np.insert(merged, where[new], added[new])
+        return self._lookup(terms, *_bounds(self._keys, terms), live)
+
+    def _lookup(
+        self, terms: np.ndarray, low: np.ndarray, high: np.ndarray, live: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``lookup``, where the merged pairs of ``terms`` lie from ``low`` to ``high``."""
+        position, stories = _gathered(self._keys, low, high)
+        if len(self._pending):
+            waiting = _gathered(self._pending, *_bounds(self._pending, terms))
+            if len(waiting[0]):
+                # Both are sorted by (position, story): the pending pairs not merged yet are
+                # inserted among the merged ones, not sorted in with them all.
+                merged = _inserted((position << 32) | stories, (waiting[0] << 32) | waiting[1])
                 position, stories = merged >> 32, merged & 0xFFFFFFFF
         kept = _live(stories, live)
         return position[kept], stories[kept]
+
+    def rarest(self, terms: np.ndarray, live: np.ndarray, budget: int, left: int) -> tuple[np.ndarray, np.ndarray]:
+        """The live stories posted under the rarest of ``terms``, as (position in
+        ``terms``, story) pairs in no set order. Terms are taken by their live stories,
+        fewest first (ties: in the order of ``terms``; a term with none is not taken),
+        as long as the stories taken add up to at most ``budget``, and at least one
+        term. ``left`` is how many stories left since ``compact``: a term holds at least
+        its merged pairs less ``left``.
+
+        The result is what reading every term would choose, but terms are read in
+        rounds and reading stops once the terms read settle it. Say the unread terms
+        each hold at least ``m`` stories, and the terms read that hold between one and
+        ``m - 1`` add up to ``s``. Those come first in the order, whatever the unread
+        hold; if ``s + m > budget``, the terms taken end among them. The first round
+        reads the fewest merged pairs first until they reach the budget (at a million
+        stored it settles most searches; the commoner terms hold thousands of stories
+        each); the second every term that may hold at most ``budget``; the last, every
+        term.
+        """
+        terms = np.asarray(terms, dtype=np.int64)
+        if not len(terms):
+            return terms, terms
+        low, high = _bounds(self._keys, terms)
+        merged = high - low
+        least = np.maximum(merged - left, 0)  # live stories each term holds at least
+        by_merged = np.argsort(merged, kind="stable")
+        reach = int(np.searchsorted(np.cumsum(merged[by_merged]), budget)) + 1
+        rounds = (by_merged[:reach], np.flatnonzero(least <= budget), np.arange(len(terms)))
+        read = np.zeros(len(terms), dtype=bool)
+        lengths = np.zeros(len(terms), dtype=np.int64)
+        positions, stories = [], []
+        for wanted in rounds:
+            wanted = wanted[~read[wanted]]
+            if len(wanted):
+                position, found = self._lookup(terms[wanted], low[wanted], high[wanted], live)
+                position = wanted[position]
+                positions.append(position)
+                stories.append(found)
+                lengths += np.bincount(position, minlength=len(terms))
+                read[wanted] = True
+            if read.all():
+                break
+            unread_least = int(least[~read].min())
+            first = lengths[read & (lengths > 0) & (lengths < unread_least)]
+            if len(first) and int(first.sum()) + unread_least > budget:
+                break
+        lengths[~read] = 0  # not read: none of them is taken
+        position, found = np.concatenate(positions), np.concatenate(stories)
+        order = np.argsort(lengths, kind="stable")  # fewest first; ties keep the order of terms
+        order = order[lengths[order] > 0]
+        if not len(order):
+            return position[:0], found[:0]
+        chosen = order[: max(1, int(np.searchsorted(np.cumsum(lengths[order]), budget, side="right")))]
+        taken = np.zeros(len(terms), dtype=bool)
+        taken[chosen] = True
+        kept = taken[position]
+        return position[kept], found[kept]
 
     def compact(self, live: np.ndarray) -> None:
         """Drop every pair whose story is not ``live``."""
@@ -442,5 +504,6 @@ class StoryPostings:
         return self._keys[_live(self._keys & 0xFFFFFFFF, live)]
 
     def __len__(self) -> int:
-        """Pairs held, stories that left included until compacted."""
-        return len(self._keys) + self._pending_count
+        """Pairs held, stories that left included until compacted (a pair pending and
+        merged both counts twice)."""
+        return len(self._keys) + len(self._pending)

@@ -10,7 +10,15 @@ from functools import cache
 import numpy as np
 import pytest
 
-from clustering.assign import EVENT_GAP_DAYS, FEATURES, AssignParams, MemberVectors, StoredArticle, StoryIndex
+from clustering.assign import (
+    EVENT_GAP_DAYS,
+    FEATURES,
+    AssignParams,
+    MemberVectors,
+    StoredArticle,
+    StoryIndex,
+    _most_shared,
+)
 from clustering.embed import embed
 from clustering.fingerprint import jaccard, signature
 from clustering.normalise import words
@@ -915,6 +923,19 @@ def test_arrays_that_do_not_fit_together_are_refused(damage):
     damage(arrays)
     with pytest.raises(ValueError):
         StoryIndex.from_arrays(arrays, horizon_days=30, vectors=MemberVectors())
+
+
+@pytest.mark.parametrize("count", [0, 1, 3, 8, 64])
+def test_the_most_shared_stories_are_those_a_sort_of_all_puts_first(count):
+    # Few distinct counts and times, so ties fall on the cut: only those that may be
+    # among the first are sorted, and they come out as sorting every story does.
+    rng = np.random.default_rng(count)
+    for _ in range(200):
+        n = int(rng.integers(0, 40))
+        ids = np.sort(rng.choice(1000, size=n, replace=False))
+        shared, last = rng.integers(1, 4, size=n), rng.integers(0, 3, size=n).astype(float)
+        want = ids[np.lexsort((ids, -last, -shared))][:count]
+        assert _most_shared(ids, shared, last, count).tolist() == want.tolist()
 
 
 def test_an_article_whose_terms_find_only_stories_that_left_has_no_candidates():

@@ -270,6 +270,56 @@ def test_postings_pending_and_merged_answer_as_a_set_model_does():
         assert found(postings, asked, live) == want
 
 
+def _rarest_by_counting_every_term(model: dict, terms: list[int], live: np.ndarray, budget: int) -> list[list[int]]:
+    held = [sorted(s for s in model.get(t, ()) if live[s]) for t in terms]
+    order = sorted((len(h), k) for k, h in enumerate(held) if h)  # fewest first, ties in the order asked
+    taken, total = set(), 0
+    for n, k in order:
+        if taken and total + n > budget:
+            break
+        taken.add(k)
+        total += n
+    return [held[k] if k in taken else [] for k in range(len(terms))]
+
+
+def _taken(postings: StoryPostings, terms: list[int], live: np.ndarray, budget: int, left: int) -> list[list[int]]:
+    position, stories = postings.rarest(np.array(terms, dtype=np.int64), live, budget, left)
+    return [sorted(stories[position == k].tolist()) for k in range(len(terms))]
+
+
+@pytest.mark.parametrize("budget", [1, 5, 20, 80])
+def test_the_rarest_terms_are_those_counting_every_term_takes(budget):
+    # Terms shared by few to all of 200 stories, stories leaving, pairs pending and
+    # merged: reading terms in rounds, and stopping once the terms read settle it, takes
+    # exactly the terms (and stories) that counting every term takes.
+    rng = np.random.default_rng(budget)
+    postings, model, left = StoryPostings(), {}, 0
+    live = np.ones(200, dtype=bool)
+    for step in range(300):
+        story = int(rng.integers(200))
+        terms = np.unique(rng.zipf(1.3, size=int(rng.integers(1, 8))) % 60)
+        if step % 5 == 0:
+            postings.add_pairs(terms, np.full(len(terms), story))
+        else:
+            postings.add(terms, story)
+        for term in terms.tolist():
+            model.setdefault(term, set()).add(story)
+        if step % 30 == 29:
+            gone = rng.integers(200, size=4)
+            left += int(live[gone].sum())
+            live[gone] = False
+        if step % 100 == 99:
+            postings.compact(live)
+            left = 0
+        asked = rng.permutation(64)[: int(rng.integers(1, 15))].tolist()
+        assert _taken(postings, asked, live, budget, left) == _rarest_by_counting_every_term(model, asked, live, budget)
+
+
+def test_no_terms_take_nothing():
+    position, stories = StoryPostings().rarest(np.array([], dtype=np.int64), LIVE, 10, 0)
+    assert len(position) == len(stories) == 0
+
+
 def test_story_ids_beyond_32_bits_are_refused():
     with pytest.raises(ValueError):
         StoryPostings().add(np.array([1]), 1 << 32)
