@@ -23,9 +23,10 @@ echo "== bench smoke: embed"
 $py -m bench.embed --articles 3 --runs 1 | grep "ratio to shipped"
 echo "== bench smoke: prepare"
 $py -m bench.prepare --articles 30 --runs 1 | grep "text -> prepared article"
-echo "== bench smoke: seed, ingest, restart, reads, memory"
+echo "== bench smoke: seed, ingest, candidates, restart, reads, memory"
 $py -m bench.seed --db "$tmp/stored.db" --stored 1000 --workers 1 > /dev/null
 $py -m bench.ingest --from-db "$tmp/stored.db" --articles 60 --batch 30 --runs 1 | grep "throughput:"
+$py -m bench.candidates --db "$tmp/stored.db" --articles 40 --batch 20 | grep "the same candidates both ways"
 $py -m bench.restart --db "$tmp/stored.db" --runs 1 | grep "ready (/readyz 200)"
 $py -m bench.reads --db "$tmp/stored.db" --readers 4 --seconds 1 --runs 1 | grep "GET /v1/clusters "
 $py -m bench.reads --db "$tmp/stored.db" --readers 4 --seconds 1 --runs 1 --writer --role reader --write-articles 200 \
