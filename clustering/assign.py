@@ -401,7 +401,7 @@ class _Spans:
 
 
 def _most_shared(ids: np.ndarray, shared: np.ndarray, last: np.ndarray, count: int) -> np.ndarray:
-    """The ``count`` of ``ids`` (ascending) that share the most key terms (``shared``),
+    """The ``count`` of ``ids`` that share the most key terms (``shared``),
     ties: the newest (``last``), then the lowest id; in that order. At a million stored
     thousands of stories share a term with an article: only those that may be among the
     first ``count`` are sorted (a three-key sort of 8,000 costs ~1 ms).

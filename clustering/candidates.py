@@ -39,7 +39,7 @@ LSH_THRESHOLD = 0.5
 DUPLICATE_JACCARD = 0.8
 
 _SORT_AT = 4096  # articles added one by one before the rows are sorted by id again
-_MERGE_AT = 1 << 16  # pending band keys merged into the sorted arrays at once (~2,600 articles)
+_MERGE_AT = 1 << 16  # pending keys merged into the sorted arrays at once (band keys: ~2,600 articles)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)  # splitmix64's finaliser
 _MIX2 = np.uint64(0x94D049BB133111EB)
 # Fixed odd weights of a band's values and offsets of its number (a seeded draw: the
@@ -399,13 +399,6 @@ class StoryPostings:
         made._keys = keys
         return made
 
-    def counts(self, terms: np.ndarray) -> np.ndarray:
-        """Pairs merged into the sorted array under each of ``terms`` (not those still
-        pending), read without gathering a story id: less the stories that left since
-        ``compact``, a lower bound of the live stories ``lookup`` finds for the term."""
-        low, high = _bounds(self._keys, np.asarray(terms, dtype=np.int64))
-        return high - low
-
     def lookup(self, terms: np.ndarray, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The live stories posted under each of ``terms``, as two aligned arrays: the
         position in ``terms`` of each (term, story) pair and its story, pairs distinct,
@@ -440,7 +433,8 @@ class StoryPostings:
         rounds and reading stops once the terms read settle it. Say the unread terms
         each hold at least ``m`` stories, and the terms read that hold between one and
         ``m - 1`` add up to ``s``. Those come first in the order, whatever the unread
-        hold; if ``s + m > budget``, the terms taken end among them. The first round
+        hold; if there is one at least (the first taken) and ``s + m > budget``, the
+        terms taken end among them. The first round
         reads the fewest merged pairs first until they reach the budget (at a million
         stored it settles most searches; the commoner terms hold thousands of stories
         each); the second every term that may hold at most ``budget``; the last, every
