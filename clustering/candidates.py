@@ -434,11 +434,10 @@ class StoryPostings:
         each hold at least ``m`` stories, and the terms read that hold between one and
         ``m - 1`` add up to ``s``. Those come first in the order, whatever the unread
         hold; if there is one at least (the first taken) and ``s + m > budget``, the
-        terms taken end among them. The first round
-        reads the fewest merged pairs first until they reach the budget (at a million
-        stored it settles most searches; the commoner terms hold thousands of stories
-        each); the second every term that may hold at most ``budget``; the last, every
-        term.
+        terms taken end among them. The first round reads the fewest merged pairs first
+        until they reach the budget (at a million stored it settles most searches; the
+        commoner terms hold thousands of stories each); the second every term that may
+        hold at most ``budget``; the last, every term.
         """
         terms = np.asarray(terms, dtype=np.int64)
         if not len(terms):
