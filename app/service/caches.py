@@ -43,6 +43,8 @@ _DIGESTS_CACHED = 4_096  # stories whose summary state is kept between transacti
 _TEXTS_CACHED = 4_096  # recent articles' texts, for the lead of a story's summary
 _TERM_INDICES_CACHED = 200_000  # keyword terms whose hashed index is kept
 _REBUILT_AT_ONCE = 50_000  # window articles replayed in one array pass (bounds the pass's memory)
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+_MAPPED_FROM = 1 << 20  # bytes: blocks this large are mapped apart (each costs a system call)
 READ_ONLY = "read_only"  # a session.info key: the session reads a snapshot and writes nothing
 
 
@@ -110,6 +112,19 @@ def stored_articles(session: Session, rows: list[Row], forward: Mapping[int, int
         )
         for k, row in enumerate(rows)
     ]
+
+
+def map_large_blocks() -> None:
+    """Have glibc map every block of 1 MiB or more apart, and unmap it when it is freed.
+    By default glibc raises its mmap threshold to the largest mapped block freed so far
+    (up to 32 MiB); after that, the index's arrays, reallocated as they grow, and the
+    write step's larger scratch arrays are carved from the heap, and a freed one stays in
+    the process behind any block still held above it. Setting the threshold fixes it (and
+    turns the raising off). Elsewhere (no glibc) nothing happens."""
+    try:
+        _libc().mallopt(_M_MMAP_THRESHOLD, _MAPPED_FROM)
+    except (OSError, AttributeError):
+        pass
 
 
 def _return_free_memory() -> None:
@@ -197,6 +212,7 @@ class Caches:
         """Fill the caches at start: from the index kept in ``snapshot_path`` when it may
         be trusted (``app.service.snapshot``), caught up with what was stored after it;
         else rebuilt from the database."""
+        map_large_blocks()
         found = snapshot.read(snapshot_path, self.index, session=session) if snapshot_path is not None else None
         if found is None:
             self.rebuild(session)
