@@ -736,7 +736,7 @@ def test_a_storys_sums_keep_each_field_apart(index):
         expected.eliminate_zeros()
         terms, weights = sums.field(name)
         assert terms.tolist() == expected.indices.tolist()
-        np.testing.assert_allclose(weights, expected.data, rtol=1e-12)
+        np.testing.assert_allclose(weights, expected.data, rtol=1e-6)  # float32 sums
         assert sums.field_nnz(name) == expected.nnz
 
 
@@ -823,7 +823,7 @@ def test_replaying_many_at_once_builds_the_index_one_by_one_would(split):
     bulk.add_many(stored[split:])
     assert _state(bulk) == _state(one_by_one)
     for sid, story in one_by_one.stories_.items():
-        np.testing.assert_allclose(bulk.stories_[sid].sums.data, story.sums.data, rtol=1e-12)
+        np.testing.assert_allclose(bulk.stories_[sid].sums.data, story.sums.data, rtol=1e-6)  # float32 sums
         np.testing.assert_allclose(bulk.stories_[sid].meaning, story.meaning, rtol=1e-6, atol=1e-9)
     for article in (BRIDGE_RADIO, FERRY, GAZETTE_COPY, MILL):
         assert assign(bulk, article, T0 + timedelta(days=7)) == assign(one_by_one, article, T0 + timedelta(days=7))
