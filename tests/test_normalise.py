@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from clustering.normalise import STOP_WORDS, content_words, fold, names, stems, words
+import subprocess
+import sys
+
+from clustering.normalise import _GLASGOW_STOP_WORDS, STOP_WORDS, content_words, fold, names, stems, words
 
 # -- fold ---------------------------------------------------------------------
 
@@ -75,6 +78,18 @@ def test_content_words_drop_stop_words():
 
 def test_content_words_drop_one_character_tokens():
     assert content_words("Route A and exit 5 were closed") == ["route", "exit", "closed"]
+
+
+def test_the_general_stop_words_are_scikit_learns_list():
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    assert _GLASGOW_STOP_WORDS == ENGLISH_STOP_WORDS
+
+
+def test_serving_does_not_import_scikit_learn():
+    # scikit-learn is for fitting and scoring; importing it costs a served process ~30 MiB.
+    code = "import sys, app.main; assert not [m for m in sys.modules if m.split('.')[0] == 'sklearn']"
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 
 def test_reporting_verbs_and_weekdays_are_stop_words():

@@ -30,6 +30,34 @@ def test_fields_are_featurised_apart():
     assert cosine(feats.title, feats.title) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize(
+    "tokens",
+    [
+        [],
+        ["flood"],
+        ["flood", "bridge", "flood", "calder", "flood", "bridge"],
+        ["kim jong un", "président", "日本", "", "a" * 300, "naïve", "zürich"],
+        [f"term{k}" for k in range(5000)],  # enough to collide in 2**20
+    ],
+)
+def test_terms_are_hashed_and_counted_as_scikit_learns_feature_hasher_does(tokens):
+    from sklearn.feature_extraction import FeatureHasher
+
+    from clustering.vectorise import N_FEATURES, _tf
+
+    hasher = FeatureHasher(n_features=N_FEATURES, input_type="string", alternate_sign=False)
+    counts = hasher.transform([tokens]).tocsr()
+    expected = sp.csr_matrix(
+        ((1.0 + np.log(counts.data)).astype(np.float32), counts.indices, counts.indptr), counts.shape
+    )
+    expected = normalise_rows(expected)
+    got = _tf(tokens)
+    assert got.shape == expected.shape
+    assert got.indices.tolist() == expected.indices.tolist()
+    assert np.array_equal(got.data, expected.data)
+    assert term_indices(tokens[:100]).tolist() == [hasher.transform([[t]]).indices[0] for t in tokens[:100]]
+
+
 def test_rare_terms_weigh_more_than_common_ones():
     df = DocumentFrequencies()
     common, rare = features(None, "river").body.indices, features(None, "calder").body.indices
