@@ -4,9 +4,11 @@
     python -m bench.growth --sizes 10000 100000 300000 1000000 --plot docs/benchmarks.png
 
 For each size, a stored database from ``bench.seed`` (built once into ``--cache`` and
-reused), then ``bench.ingest``'s measurement in a fresh interpreter (so RSS is that
-size's alone): the caches rebuilt from the database (timed), ``--articles`` more
-ingested in batches of ``--batch``, articles/s (median of ``--runs``) and RSS after.
+reused), then ``bench.ingest``'s measurement, each run in a fresh interpreter (so RSS
+is that of one process serving that size, as a deployed one does, not also what an
+earlier run in the same process left behind): the caches rebuilt from the database
+(timed), ``--articles`` more ingested in batches of ``--batch``, articles/s (median of
+``--runs``) and RSS after.
 Each run then keeps its index in a file and times caches filled from it, as a start
 with a kept index fills them. Prints a table with throughput relative to the smallest
 size and writes a plot of throughput, RSS and both ways of filling the caches against
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from bench import seed as seeding
 from bench import stream
-from bench.ingest import Run, measure
+from bench.ingest import Run, measure, print_run
 from bench.report import machine, median, print_header, require_data, spread
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,18 +46,23 @@ def stored_db(cache: Path, size: int, workers: int) -> Path:
     return db
 
 
-def _measure_in_child(db: str, articles: int, batch: int, runs: int, queue) -> None:
-    queue.put(measure(Path(db), articles=articles, batch=batch, runs=runs, verbose=True))
+def _measure_in_child(db: str, articles: int, batch: int, queue) -> None:
+    queue.put(measure(Path(db), articles=articles, batch=batch, runs=1, verbose=False))
 
 
 def measure_isolated(db: Path, articles: int, batch: int, runs: int) -> list[Run]:
+    """``runs`` runs of ``bench.ingest.measure``, each in its own fresh interpreter."""
     context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    child = context.Process(target=_measure_in_child, args=(str(db), articles, batch, runs, queue))
-    child.start()
-    result = queue.get()
-    child.join()
-    return result
+    results = []
+    for number in range(1, runs + 1):
+        queue = context.Queue()
+        child = context.Process(target=_measure_in_child, args=(str(db), articles, batch, queue))
+        child.start()
+        (run,) = queue.get()
+        child.join()
+        print_run(number, run)
+        results.append(run)
+    return results
 
 
 def plot(rows: list[tuple[int, list[Run]]], path: Path) -> None:

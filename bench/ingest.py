@@ -186,13 +186,17 @@ def measure(
         run = one_run(source, stream_articles, batch)
         results.append(run)
         if verbose:
-            print(
-                f"  run {k + 1}: {run.articles_per_second:.1f} articles/s, caches loaded in {run.load_seconds:.1f} s "
-                f"(from the kept index: {_seconds(run.kept_seconds)}), RSS {run.rss_bytes / 2**20:.0f} MiB, "
-                f"{run.created} created",
-                flush=True,
-            )
+            print_run(k + 1, run)
     return results
+
+
+def print_run(number: int, run: Run) -> None:
+    print(
+        f"  run {number}: {run.articles_per_second:.1f} articles/s, caches loaded in {run.load_seconds:.1f} s "
+        f"(from the kept index: {_seconds(run.kept_seconds)}), RSS {run.rss_bytes / 2**20:.0f} MiB, "
+        f"{run.created} created",
+        flush=True,
+    )
 
 
 def _seconds(value: float | None) -> str:
