@@ -23,3 +23,12 @@ def test_undated_articles_stay_in_their_story_first_event_and_labels_never_mix()
 def test_a_quiet_gap_of_other_length_is_honoured():
     rows = [_row("s", "2024-01-01T00:00:00Z"), _row("s", "2024-01-04T00:00:00Z")]
     assert [r["label"] for r in events(rows, quiet_days=2)] == ["s/0", "s/1"]
+
+
+def test_a_window_shorter_than_the_quiet_gap_leaves_time_nothing_to_cut_events_by():
+    from evaluation.ceiling import ceiling
+
+    rows = [_row("s", d) for d in ("2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z", "2024-06-01T00:00:00Z")]
+    assert ceiling(rows).f1 == 1.0
+    squeezed = ceiling(rows, compress_days=10)
+    assert squeezed.recall == 1.0 and squeezed.precision < 1.0
