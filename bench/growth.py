@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,22 +47,16 @@ def stored_db(cache: Path, size: int, workers: int) -> Path:
     return db
 
 
-def _measure_in_child(db: str, articles: int, batch: int, queue) -> None:
-    queue.put(measure(Path(db), articles=articles, batch=batch, runs=1, verbose=False))
-
-
 def measure_isolated(db: Path, articles: int, batch: int, runs: int) -> list[Run]:
-    """``runs`` runs of ``bench.ingest.measure``, each in its own fresh interpreter."""
+    """``runs`` runs of ``bench.ingest.measure``, each in its own fresh interpreter (a run
+    whose process dies raises ``BrokenProcessPool`` here rather than hanging)."""
     context = multiprocessing.get_context("spawn")
     results = []
-    for number in range(1, runs + 1):
-        queue = context.Queue()
-        child = context.Process(target=_measure_in_child, args=(str(db), articles, batch, queue))
-        child.start()
-        (run,) = queue.get()
-        child.join()
-        print_run(number, run)
-        results.append(run)
+    with ProcessPoolExecutor(max_workers=1, mp_context=context, max_tasks_per_child=1) as pool:
+        for number in range(1, runs + 1):
+            (run,) = pool.submit(measure, db, articles=articles, batch=batch, runs=1, verbose=False).result()
+            print_run(number, run)
+            results.append(run)
     return results
 
 

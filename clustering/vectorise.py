@@ -196,7 +196,9 @@ def term_indices(terms: list[str]) -> np.ndarray:
 
 
 def _hash_index(term: str) -> int:
-    h = mmh3.hash(term, 0, signed=True)
+    # Hashed as UTF-8 bytes, as scikit-learn hashes a str: a str that has no UTF-8 form
+    # (a lone surrogate) raises here instead of reaching the C hash.
+    h = mmh3.hash(term.encode("utf-8"), 0, signed=True)
     if h == -(2**31):  # abs() would overflow 32 bits: scikit-learn's own rule
         return (2**31 - 1 - (N_FEATURES - 1)) % N_FEATURES
     return abs(h) % N_FEATURES

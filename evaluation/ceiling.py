@@ -1,4 +1,4 @@
-"""The best event-level score any assignment can reach when events are cut by time.
+"""The event-level score of a perfect story assignment whose stories are cut by time.
 
     python -m evaluation.ceiling ../shared/data/giveme5w1h/articles.jsonl --compress-days 10
 
@@ -9,14 +9,14 @@ assignment would, cuts each story by that rule on the timestamps the stream carr
 and scores the result against the event labels, which ``stories evaluate --level
 event`` cuts on the dates as published. On a stream with its own dates the two cuts
 agree and the score is 1. A variant that moves dates (``--compress-days``) can leave
-two events of one story days or hours apart, or overlapping, and then no choice of
-stories cut by time reaches more than this score: the rest must come from telling
-events apart by what they report.
+two events of one story days or hours apart, or overlapping; then the time rule keeps
+them together even under a perfect assignment, and scoring higher needs a story's
+events placed apart by what they report.
 
-``--content`` says how far what they report tells them apart: for each article of a
-story with several events, whether its sentence embedding (``clustering.embed``) is
-closer, on average, to the other articles of its own event or to those of the story's
-other events.
+``--content`` says how far what they report tells them apart: for each article that
+has both other articles in its own event and articles in other events of its story,
+whether its sentence embedding (``clustering.embed``) is as close or closer, on mean
+cosine, to the story's other events than to its own event.
 """
 
 from __future__ import annotations

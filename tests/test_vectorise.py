@@ -37,6 +37,7 @@ def test_fields_are_featurised_apart():
         ["flood"],
         ["flood", "bridge", "flood", "calder", "flood", "bridge"],
         ["kim jong un", "président", "日本", "", "a" * 300, "naïve", "zürich"],
+        ["tzir&}ke"],  # MurmurHash3 -2**31, whose absolute value overflows 32 bits
         [f"term{k}" for k in range(5000)],  # enough to collide in 2**20
     ],
 )
@@ -56,6 +57,11 @@ def test_terms_are_hashed_and_counted_as_scikit_learns_feature_hasher_does(token
     assert got.indices.tolist() == expected.indices.tolist()
     assert np.array_equal(got.data, expected.data)
     assert term_indices(tokens[:100]).tolist() == [hasher.transform([[t]]).indices[0] for t in tokens[:100]]
+
+
+def test_a_term_without_a_utf8_form_is_refused():
+    with pytest.raises(UnicodeEncodeError):
+        term_indices(["\ud800"])
 
 
 def test_rare_terms_weigh_more_than_common_ones():
