@@ -46,6 +46,10 @@ headline joins a story of headlines alone that then holds ``regroup_members`` or
 the story as a whole (its summed title and name vectors and embeddings, as one long
 headline) is scored against the other such stories by the headline model, and the best
 at ``regroup_threshold`` is merged in: many headlines are better evidence than one.
+Once such a story holds ``absorb_members`` or more, it also takes in every smaller
+story of headlines alone that it scores ``absorb_threshold`` against: the headlines a
+feed filed on their own, or in twos and threes, before the story they belong to had
+grown enough to take them.
 """
 
 from __future__ import annotations
@@ -137,10 +141,13 @@ class AssignParams:
     model: DecisionModel = DecisionModel(tuple(CALIBRATION["coef"]), CALIBRATION["intercept"])
     headline_threshold: float = CALIBRATION["headline"]["threshold"]
     # Stories of headlines alone this large regroup at this headline-model score (None:
-    # never). Chosen on ``uci_titles/``, the one headline feed with labels: the
-    # calibration set has too few headlines to fit it (docs/quality.md).
+    # never), and one this large takes in the smaller ones at this score (None: never).
+    # Chosen on ``uci_titles/``, the one headline feed with labels: the calibration set
+    # has too few headlines to fit them (docs/quality.md).
     regroup_members: int = 4
-    regroup_threshold: float | None = 0.9
+    regroup_threshold: float | None = 0.95
+    absorb_members: int = 16
+    absorb_threshold: float | None = 0.92
     headline_model: DecisionModel = DecisionModel(
         tuple(CALIBRATION["headline"]["coef"]), CALIBRATION["headline"]["intercept"]
     )
@@ -166,6 +173,10 @@ class AssignParams:
             raise ValueError("regroup_threshold must be in (0, 1] (None: headline stories never regroup)")
         if self.regroup_members < 2:
             raise ValueError("regroup_members must be at least 2 (a story, not one headline)")
+        if self.absorb_threshold is not None and not 0.0 < self.absorb_threshold <= 1.0:
+            raise ValueError("absorb_threshold must be in (0, 1] (None: headline stories never take in smaller ones)")
+        if self.absorb_members < 2:
+            raise ValueError("absorb_members must be at least 2 (a story, not one headline)")
         if self.event_gap_days is not None and self.event_gap_days <= 0:
             raise ValueError("event_gap_days must be positive (None: a story is one event however long it runs)")
 
@@ -682,12 +693,16 @@ class StoryIndex:
     def _regrouped(
         self, feats: ArticleFeatures, published_at: datetime, story_id: int, merging: tuple[int, ...]
     ) -> tuple[int, ...]:
-        """The story of headlines alone that ``story_id``, joined by the headline
-        ``feats``, regroups with (see the module docstring): at most one, as a tuple."""
+        """The stories of headlines alone that ``story_id``, joined by the headline
+        ``feats``, regroups with (see the module docstring): the best of those as large
+        at ``regroup_threshold``, and once it is large enough, every smaller one at
+        ``absorb_threshold``."""
+        params = self.params
         story = self.stories_[story_id]
-        if self.params.regroup_threshold is None or not _headlines_alone(story):
-            return ()
-        if len(story.members) + 1 < self.params.regroup_members:
+        size = len(story.members) + 1
+        regroups = params.regroup_threshold is not None and size >= params.regroup_members
+        absorbs = params.absorb_threshold is not None and size >= params.absorb_members
+        if not (regroups or absorbs) or not _headlines_alone(story):
             return ()
         whole = _as_headline(story, feats)
         others = [
@@ -695,15 +710,23 @@ class StoryIndex:
             for s in self._candidate_stories(whole, published_at)[0]
             if s.id != story_id
             and s.id not in merging
-            and len(s.members) >= self.params.regroup_members
             and _headlines_alone(s)
             and not self._quiet_since(s.id, published_at)
         ]
         if not others:
             return ()
-        scores = self.params.headline_model.probability(self._describe(whole, published_at, others))
-        best = int(np.argmax(scores))
-        return (others[best].id,) if scores[best] >= self.params.regroup_threshold else ()
+        scores = params.headline_model.probability(self._describe(whole, published_at, others))
+        sizes = np.array([len(s.members) for s in others])
+        taken: tuple[int, ...] = ()
+        peers = np.flatnonzero(sizes >= params.regroup_members)
+        if regroups and len(peers):
+            best = peers[np.argmax(scores[peers])]
+            if scores[best] >= params.regroup_threshold:
+                taken = (others[best].id,)
+        if absorbs:
+            smaller = np.flatnonzero((sizes < params.absorb_members) & (scores >= params.absorb_threshold))
+            taken += tuple(others[i].id for i in smaller if others[i].id not in taken)
+        return taken
 
     def _quiet_since(self, story_id: int, published_at: datetime) -> bool:
         """Whether the story has no article within ``event_gap_days`` of ``published_at``

@@ -465,6 +465,9 @@ def test_story_of_headlines_alone_is_ranked_by_its_titles():
         {"regroup_threshold": 0},
         {"regroup_threshold": 1.5},
         {"regroup_members": 1},
+        {"absorb_threshold": 0},
+        {"absorb_threshold": 1.01},
+        {"absorb_members": 1},
     ],
 )
 def test_assign_params_reject_bad_values(bad):
@@ -582,6 +585,38 @@ def test_headline_stories_regroup_only_when_large_enough_and_asked_to():
     assert assign(headline_stories(AssignParams(regroup_members=6), *stories), headline).merge == ()
     assert assign(headline_stories(AssignParams(regroup_threshold=None), *stories), headline).merge == ()
     assert assign(headline_stories(AssignParams(regroup_threshold=1.0), *stories), headline).merge == ()
+
+
+def test_a_large_headline_story_takes_in_the_smaller_ones_of_its_event():
+    # The flood story holds four headlines; one more flood headline and a pair were filed
+    # on their own, and a council headline stands alone in the same town.
+    stories = (
+        (100, FLOOD_HEADLINES, T0),
+        (200, FLOOD_HEADLINES_TOO[:1], T0),
+        (300, FLOOD_HEADLINES_TOO[1:3], T0),
+        (400, COUNCIL_HEADLINES[:1], T0),
+    )
+    headline = (NEXT_FLOOD_HEADLINE, NEXT_FLOOD_HEADLINE)
+    params = AssignParams(regroup_threshold=None, absorb_members=5)
+    decision = assign(headline_stories(params, *stories), headline)
+    assert (decision.story_id, sorted(decision.merge)) == (100, [200, 300])
+    # Only once the story is large enough, and only when asked to.
+    for params in (
+        AssignParams(regroup_threshold=None, absorb_members=6),
+        AssignParams(regroup_threshold=None, absorb_threshold=None),
+        AssignParams(regroup_threshold=None, absorb_members=5, absorb_threshold=1.0),
+    ):
+        assert assign(headline_stories(params, *stories), headline).merge == ()
+    # The council headline is a candidate, held apart by the bar alone.
+    lenient = AssignParams(regroup_threshold=None, absorb_members=5, absorb_threshold=0.01)
+    assert 400 in assign(headline_stories(lenient, *stories), headline).merge
+
+
+def test_a_large_headline_story_takes_in_smaller_ones_beside_the_one_it_regroups_with():
+    stories = ((100, FLOOD_HEADLINES, T0), (200, FLOOD_HEADLINES_TOO, T0), (300, FLOOD_HEADLINES_TOO[:1], T0))
+    params = AssignParams(absorb_members=5)
+    decision = assign(headline_stories(params, *stories), (NEXT_FLOOD_HEADLINE, NEXT_FLOOD_HEADLINE))
+    assert (decision.story_id, decision.merge) == (100, (200, 300))
 
 
 def test_headline_stories_of_other_events_do_not_regroup():
