@@ -46,10 +46,10 @@ headline joins a story of headlines alone that then holds ``regroup_members`` or
 the story as a whole (its summed title and name vectors and embeddings, as one long
 headline) is scored against the other such stories by the headline model, and the best
 at ``regroup_threshold`` is merged in: many headlines are better evidence than one.
-Once such a story holds ``absorb_members`` or more, it also takes in every smaller
-story of headlines alone that it scores ``absorb_threshold`` against: the headlines a
-feed filed on their own, or in twos and threes, before the story they belong to had
-grown enough to take them.
+Once such a story holds ``absorb_members`` or more, it also takes in every story of
+headlines alone holding fewer than that which it scores ``absorb_threshold`` against:
+the headlines a feed filed on their own, or in twos and threes, before the story they
+belong to had grown enough to take them.
 """
 
 from __future__ import annotations
@@ -694,9 +694,10 @@ class StoryIndex:
         self, feats: ArticleFeatures, published_at: datetime, story_id: int, merging: tuple[int, ...]
     ) -> tuple[int, ...]:
         """The stories of headlines alone that ``story_id``, joined by the headline
-        ``feats``, regroups with (see the module docstring): the best of those as large
-        at ``regroup_threshold``, and once it is large enough, every smaller one at
-        ``absorb_threshold``."""
+        ``feats``, regroups with (see the module docstring): the best of those holding
+        ``regroup_members`` or more at ``regroup_threshold``, and once it holds
+        ``absorb_members``, every one holding fewer than that at ``absorb_threshold``,
+        best first."""
         params = self.params
         story = self.stories_[story_id]
         size = len(story.members) + 1
@@ -711,6 +712,7 @@ class StoryIndex:
             if s.id != story_id
             and s.id not in merging
             and _headlines_alone(s)
+            and (absorbs or len(s.members) >= params.regroup_members)
             and not self._quiet_since(s.id, published_at)
         ]
         if not others:
@@ -724,7 +726,9 @@ class StoryIndex:
             if scores[best] >= params.regroup_threshold:
                 taken = (others[best].id,)
         if absorbs:
+            # Best first: where editors keep some of the stories apart, the best are kept.
             smaller = np.flatnonzero((sizes < params.absorb_members) & (scores >= params.absorb_threshold))
+            smaller = smaller[np.argsort(-scores[smaller], kind="stable")]
             taken += tuple(others[i].id for i in smaller if others[i].id not in taken)
         return taken
 

@@ -613,10 +613,33 @@ def test_a_large_headline_story_takes_in_the_smaller_ones_of_its_event():
 
 
 def test_a_large_headline_story_takes_in_smaller_ones_beside_the_one_it_regroups_with():
-    stories = ((100, FLOOD_HEADLINES, T0), (200, FLOOD_HEADLINES_TOO, T0), (300, FLOOD_HEADLINES_TOO[:1], T0))
-    params = AssignParams(absorb_members=5)
+    # Stories of four regroup (200, 250: one of them, the best); the story of one (300)
+    # is taken in, as the joined story holds four or more.
+    stories = (
+        (100, FLOOD_HEADLINES, T0),
+        (200, FLOOD_HEADLINES_TOO, T0),
+        (250, FLOOD_HEADLINES_TOO, T0),
+        (300, FLOOD_HEADLINES_TOO[:1], T0),
+    )
+    headline = (NEXT_FLOOD_HEADLINE, NEXT_FLOOD_HEADLINE)
+    decision = assign(headline_stories(AssignParams(absorb_members=4), *stories), headline)
+    assert decision.story_id == 100
+    assert len(decision.merge) == len(set(decision.merge)) == 2
+    assert len({200, 250} & set(decision.merge)) == 1 and 300 in decision.merge
+    # A story as large as the joined one's bar is never taken in, only regrouped with.
+    alone = assign(headline_stories(AssignParams(absorb_members=4, regroup_threshold=None), *stories), headline)
+    assert alone.merge == (300,)
+    # Regrouping alone never takes a story smaller than its own bar.
+    regrouping = AssignParams(absorb_threshold=None, regroup_threshold=0.01)
+    assert 300 not in assign(headline_stories(regrouping, *stories), headline).merge
+
+
+def test_a_headline_story_that_went_quiet_is_not_taken_in():
+    earlier = T0 - timedelta(days=EVENT_GAP_DAYS + 6)
+    stories = ((100, FLOOD_HEADLINES, T0), (300, FLOOD_HEADLINES_TOO[:2], earlier))
+    params = AssignParams(regroup_threshold=None, absorb_members=5)
     decision = assign(headline_stories(params, *stories), (NEXT_FLOOD_HEADLINE, NEXT_FLOOD_HEADLINE))
-    assert (decision.story_id, decision.merge) == (100, (200, 300))
+    assert (decision.story_id, decision.merge) == (100, ())
 
 
 def test_headline_stories_of_other_events_do_not_regroup():

@@ -13,7 +13,15 @@ from app.cli import cli
 from app.config import Settings
 from clustering.assign import AssignParams
 from tests.factories import article
-from tests.test_assign import BRIDGE_COURIER, BRIDGE_GAZETTE, BRIDGE_RADIO, T0
+from tests.test_assign import (
+    BRIDGE_COURIER,
+    BRIDGE_GAZETTE,
+    BRIDGE_RADIO,
+    COUNCIL_HEADLINES,
+    FLOOD_HEADLINES,
+    NEXT_FLOOD_HEADLINE,
+    T0,
+)
 from tests.test_takedown import COPY, OTHER
 
 FERRY = article(
@@ -143,6 +151,49 @@ def test_a_merge_is_a_merged_event_naming_the_survivor(client):
     assert len(merged) == 1
     assert {merged[0]["cluster_id"], merged[0]["into_cluster_id"]} == {gazette["cluster_id"], courier["cluster_id"]}
     assert merged[0]["into_cluster_id"] == radio["cluster_id"] and merged[0]["article_count"] == 3
+
+
+def headline(client: TestClient, n: int, title: str) -> dict:
+    """A feed's headline alone: the title is all the text there is."""
+    return post(
+        client,
+        article(
+            url=f"https://wire{n}.example/h",
+            source=f"wire{n}.example",
+            title=title,
+            text=title,
+            published_at=T0.isoformat(),
+        ),
+    )
+
+
+def test_a_grown_headline_story_takes_in_the_smaller_ones_in_one_decision(settings, monkeypatch):
+    monkeypatch.setenv("STORIES_DATABASE_URL", settings.database_url)
+    with TestClient(create_app(settings)) as client:
+        service = client.app.state.service
+        service.index.params = AssignParams(headline_threshold=1.0)  # each headline opens a story of its own
+        flood = [headline(client, n, title) for n, title in enumerate(FLOOD_HEADLINES[:3])]
+        council = headline(client, 3, COUNCIL_HEADLINES[0])
+        assert len({h["cluster_id"] for h in [*flood, council]}) == 4
+        # The next flood headline joins one flood story, which then holds two: as large as
+        # asked, it takes in the other two, and leaves the council's story alone.
+        service.index.params = AssignParams(headline_threshold=0.01, regroup_threshold=None, absorb_members=2)
+        joined = headline(client, 4, NEXT_FLOOD_HEADLINE)
+        assert joined["cluster_id"] in {h["cluster_id"] for h in flood}
+        merged = [e for e in changes(client) if e["kind"] == "merged"]
+        assert len(merged) == 2
+        assert {e["into_cluster_id"] for e in merged} == {joined["cluster_id"]}
+        assert {e["cluster_id"] for e in merged} == {h["cluster_id"] for h in flood} - {joined["cluster_id"]}
+        assert max(e["article_count"] for e in merged) == 4
+        story = client.get(f"/v1/clusters/{joined['cluster_id']}").json()
+        assert story["article_count"] == 4
+        assert client.get(f"/v1/clusters/{council['cluster_id']}").json()["article_count"] == 1
+        members = {a["id"]: a["cluster_id"] for a in (client.get(f"/v1/articles/{h['id']}").json() for h in flood)}
+    assert set(members.values()) == {joined["cluster_id"]}
+    with TestClient(create_app(settings)) as client:  # a restart rebuilds the same stories
+        again = {h["id"]: client.get(f"/v1/articles/{h['id']}").json()["cluster_id"] for h in flood}
+        assert again == members
+        assert client.get(f"/v1/clusters/{council['cluster_id']}").json()["article_count"] == 1
 
 
 def test_pruned_stories_are_pruned_events(settings, monkeypatch):
